@@ -1,0 +1,10 @@
+"""gzbcat: a database-backed catalogue of Galaxy Builder photometric models."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("gzbcat")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]
