@@ -171,11 +171,12 @@ class SpiralArm:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SpiralArm):
             return NotImplemented
-        return (
-            np.array_equal(self.points, other.points)
-            and (self.intensity, self.spread, self.falloff, self.fit)
-            == (other.intensity, other.spread, other.falloff, other.fit)
-        )
+        return np.array_equal(self.points, other.points) and (
+            self.intensity,
+            self.spread,
+            self.falloff,
+            self.fit,
+        ) == (other.intensity, other.spread, other.falloff, other.fit)
 
     __hash__ = None  # type: ignore[assignment]  # holds an array
 
@@ -213,9 +214,7 @@ class GalaxyModel:
 
     def components(self) -> dict[str, SersicComponent]:
         """The components that are present, keyed by name, in rendering order."""
-        return {
-            name: comp for name in COMPONENT_NAMES if (comp := getattr(self, name)) is not None
-        }
+        return {name: comp for name in COMPONENT_NAMES if (comp := getattr(self, name)) is not None}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -1,0 +1,263 @@
+"""The ``gzbcat`` command line: thin Typer commands over the stage functions.
+
+Each command maps its options onto one function call and prints a one-screen summary; domain
+errors become a readable message and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gzbcat.settings import DEFAULT_DATABASE_URL, database_url
+
+app = typer.Typer(
+    name="gzbcat",
+    help="Turn Galaxy Builder's Zooniverse exports into a queryable catalogue of galaxy models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(
+    help="Load Zooniverse exports and subject files into the database.", no_args_is_help=True
+)
+app.add_typer(ingest_app, name="ingest")
+
+METHOD_HELP = (
+    "'corrected' (the published method with its known bugs fixed) or 'reference' "
+    "(its quirks reproduced, for one-to-one comparison)"
+)
+
+
+@dataclass
+class _State:
+    db_url: str
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="GZBCAT_DATABASE_URL",
+            help=f"Database URL (SQLAlchemy form). Default: {DEFAULT_DATABASE_URL}",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = _State(db_url=database_url(db))
+
+
+def _engine(ctx: typer.Context, *, check: bool = True) -> Any:
+    from gzbcat.db.engine import SchemaError, check_schema, make_engine
+
+    engine = make_engine(ctx.obj.db_url)
+    if check:
+        try:
+            check_schema(engine)
+        except SchemaError as error:
+            raise _fail(str(error)) from None
+    return engine
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silence when the output is redirected."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _print_summary(title: str, summary: Any) -> None:
+    typer.secho(title, bold=True)
+    values = summary.as_dict()
+    problems = values.pop("problems")
+    n_problems = values.pop("n_problems")
+    values.pop("source", None)
+    for key, value in values.items():
+        if value:
+            typer.echo(f"  {key.replace('_', ' ')}: {value}")
+    if n_problems:
+        typer.secho(f"  problems: {n_problems} (recorded in ingest_errors)", fg="yellow")
+        for message in problems:
+            typer.echo(f"    - {message}")
+        if n_problems > len(problems):
+            typer.echo(f"    … and {n_problems - len(problems)} more")
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the database schema, or upgrade it to this version of gzbcat."""
+    from gzbcat.db.engine import current_revision, head_revision, upgrade
+
+    engine = _engine(ctx, check=False)
+    before = current_revision(engine)
+    upgrade(engine)
+    head = head_revision()
+    url = engine.url.render_as_string()
+    if before == head:
+        typer.echo(f"{url}: schema already at revision {head}")
+    else:
+        typer.echo(f"{url}: schema upgraded from {before or 'nothing'} to revision {head}")
+
+
+@ingest_app.command("subjects")
+def ingest_subjects_command(
+    ctx: typer.Context,
+    export: Annotated[Path, typer.Argument(help="Zooniverse subject export (CSV).")],
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            "--files",
+            help="Folder holding the subject files that `locations` names "
+            "(default: the export's folder).",
+        ),
+    ] = None,
+) -> None:
+    """Ingest a subject export and each subject's frame-0 difference file."""
+    from gzbcat.stages.ingest import ingest_subjects
+    from gzbcat.zooniverse.exports import ExportError
+
+    engine = _engine(ctx)
+    try:
+        with _progress("subjects") as advance:
+            summary = ingest_subjects(engine, export, files, progress=advance)
+    except ExportError as error:
+        raise _fail(str(error)) from None
+    _print_summary(f"Ingested subjects from {export}", summary)
+
+
+@ingest_app.command("fitting-metadata")
+def ingest_fitting_metadata_command(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="<subject_id>.json files, or folders of them.")
+    ],
+) -> None:
+    """Ingest per-subject fitting metadata: image, sigma, mask and PSF (replacing others)."""
+    from gzbcat.stages.ingest import ingest_fitting_metadata
+
+    engine = _engine(ctx)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(map(str, missing))}")
+    with _progress("fitting metadata") as advance:
+        summary = ingest_fitting_metadata(engine, paths, progress=advance)
+    _print_summary("Ingested fitting metadata", summary)
+
+
+@ingest_app.command("classifications")
+def ingest_classifications_command(
+    ctx: typer.Context,
+    export: Annotated[Path, typer.Argument(help="Zooniverse classification export (CSV).")],
+    workflow_id: Annotated[
+        int | None, typer.Option("--workflow-id", help="Keep only this workflow's rows.")
+    ] = None,
+    min_workflow_version: Annotated[
+        str | None,
+        typer.Option("--min-workflow-version", help="Keep rows of this version or later (61.107)."),
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "corrected",
+) -> None:
+    """Stream a classification export into the database, parsing each drawing."""
+    from gzbcat.stages.ingest import ingest_classifications
+    from gzbcat.zooniverse.annotations import METHODS
+    from gzbcat.zooniverse.exports import ExportError
+
+    if method not in METHODS:
+        raise _fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    engine = _engine(ctx)
+    try:
+        with _progress("classifications") as advance:
+            summary = ingest_classifications(
+                engine,
+                export,
+                method=method,
+                workflow_id=workflow_id,
+                min_workflow_version=min_workflow_version,
+                progress=advance,
+            )
+    except ExportError as error:
+        raise _fail(str(error)) from None
+    _print_summary(f"Ingested classifications from {export}", summary)
+
+
+def format_status(counts: dict[str, Any]) -> str:
+    """The status counts as a short, readable block."""
+
+    def joined(mapping: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(mapping.items())) or "none"
+
+    lines = [
+        f"subjects:        {counts['subjects']} "
+        f"({counts['subjects_without_image']} without an image)",
+        f"images:          {joined(counts['images'])} (by sigma source)",
+        f"classifications: {joined(counts['classifications'])}",
+        f"models:          {joined(counts['models'])}",
+        f"volunteer parts: {joined(counts['volunteer_components'])}, "
+        f"arms {counts['volunteer_arms']}",
+    ]
+    if counts["stage_units"]:
+        for stage, states in sorted(counts["stage_units"].items()):
+            lines.append(f"stage {stage}: {joined(states)}")
+    else:
+        lines.append("stages:          none run yet")
+    for failure in counts["failures"]:
+        lines.append(
+            f"  failed {failure['stage']} subject {failure['subject_id']}: {failure['error']}"
+        )
+    if counts["ingest_errors"]:
+        lines.append(f"ingest problems: {counts['ingest_errors']} (see table ingest_errors)")
+    return "\n".join(lines)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Counts of subjects, images, classifications, models and stage units."""
+    from gzbcat.stages.status import status as collect
+
+    counts = collect(_engine(ctx))
+    typer.echo(json.dumps(counts, indent=2) if as_json else format_status(counts))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    db: Annotated[
+        str, typer.Option("--db", help="Where the demo database goes (replaced if present).")
+    ] = "sqlite:///gzbcat-demo.sqlite",
+) -> None:
+    """Run everything that exists end to end on the shared sample and print a summary."""
+    from gzbcat.demo import DemoError, run_demo
+
+    try:
+        result = run_demo(db)
+    except DemoError as error:
+        raise _fail(str(error)) from None
+    for title, summary in result.ingests:
+        _print_summary(title, summary)
+    typer.secho(f"\nStatus of {result.db_url}", bold=True)
+    typer.echo(format_status(result.status))
+    typer.echo(f"\nDone in {result.seconds:.1f} s. Explore: gzbcat --db {result.db_url} status")

@@ -1,0 +1,282 @@
+"""Streaming readers of Zooniverse subject and classification exports (CSV).
+
+Exports can hold millions of rows, so both readers yield one typed row at a time and never
+hold the file in memory. A file that lacks a required column is refused before any row is
+read (:class:`ExportError`); a single bad row becomes a :class:`RowProblem` that the caller
+records and skips, so one bad row never loses the rest of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CLASSIFICATION_OPTIONAL_COLUMNS",
+    "CLASSIFICATION_REQUIRED_COLUMNS",
+    "SUBJECT_REQUIRED_COLUMNS",
+    "ClassificationRow",
+    "ExportError",
+    "RowProblem",
+    "SubjectMetadata",
+    "SubjectRow",
+    "check_columns",
+    "parse_subject_metadata",
+    "read_classification_export",
+    "read_subject_export",
+    "version_key",
+]
+
+SUBJECT_REQUIRED_COLUMNS = ("subject_id", "metadata", "locations")
+CLASSIFICATION_REQUIRED_COLUMNS = ("classification_id", "subject_ids", "annotations")
+CLASSIFICATION_OPTIONAL_COLUMNS = (
+    "user_name",
+    "user_id",
+    "workflow_id",
+    "workflow_version",
+    "created_at",
+    "subject_data",
+    "metadata",
+)
+
+# Annotation JSON of one classification can exceed csv's default 128 kB field limit.
+csv.field_size_limit(2**31 - 1)
+
+
+class ExportError(ValueError):
+    """An export file that cannot be read at all (missing file or required column)."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that was skipped, and why (``row_number`` counts data rows from 1)."""
+
+    row_number: int
+    message: str
+    subject_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SubjectMetadata:
+    """Typed values from a subject's metadata (all strings in the export)."""
+
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    dr7objid: int | None = None
+    nsa_id: int | None = None
+    redshift: float | None = None
+    petrosian_radius_arcsec: float | None = None
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    row_number: int
+    subject_id: int
+    project_id: int | None
+    workflow_id: int | None
+    subject_set_id: int | None
+    metadata: SubjectMetadata
+    metadata_raw: str
+    locations: dict[str, str]
+    locations_raw: str
+
+
+@dataclass(frozen=True)
+class ClassificationRow:
+    row_number: int
+    classification_id: int
+    subject_id: int
+    annotations: str
+    user_name: str | None = None
+    user_id: int | None = None
+    workflow_id: int | None = None
+    workflow_version: str | None = None
+    created_at: datetime | None = None
+    subject_data: str | None = None
+    metadata: str | None = None
+
+
+def _optional_int(value: Any) -> int | None:
+    """'587741421632356667' → int exactly; '417673.0' → 417673; '' / None / 'nan' → None."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if not text or text.lower() in {"nan", "null", "none"}:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # raises ValueError for text that is no number at all
+        if not number.is_integer():
+            raise ValueError(f"{text!r} is not a whole number") from None
+        return int(number)
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def parse_subject_metadata(metadata: Mapping[str, Any]) -> SubjectMetadata:
+    """Typed columns from a Galaxy Builder subject's metadata.
+
+    'Petrosian radius (degrees)' is in arcseconds despite its name (spec §2.1). A value that
+    is not a number raises ``ValueError`` naming the key.
+    """
+    keys = {
+        "ra_deg": ("ra", _optional_float),
+        "dec_deg": ("dec", _optional_float),
+        "dr7objid": ("SDSS dr7 id", _optional_int),
+        "nsa_id": ("NSA id", _optional_int),
+        "redshift": ("redshift", _optional_float),
+        "petrosian_radius_arcsec": ("Petrosian radius (degrees)", _optional_float),
+    }
+    values: dict[str, Any] = {}
+    for field_name, (key, convert) in keys.items():
+        try:
+            values[field_name] = convert(metadata.get(key))
+        except (TypeError, ValueError):
+            raise ValueError(f"metadata {key!r} is not a number: {metadata.get(key)!r}") from None
+    return SubjectMetadata(**values)
+
+
+def _open_export(path: Path, required: tuple[str, ...]) -> tuple[Any, csv.DictReader]:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise ExportError(f"{path}: cannot open: {error.strerror or error}") from None
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames or []
+    missing = [column for column in required if column not in header]
+    if missing:
+        handle.close()
+        raise ExportError(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            + ", ".join(repr(c) for c in missing)
+            + f" (the header has: {', '.join(header) or 'nothing'})"
+        )
+    return handle, reader
+
+
+def check_columns(path: Path, required: tuple[str, ...]) -> None:
+    """Raise :class:`ExportError` now if ``path`` cannot be read or lacks a column."""
+    handle, _ = _open_export(path, required)
+    handle.close()
+
+
+def read_subject_export(path: Path) -> Iterator[SubjectRow | RowProblem]:
+    """Yield the rows of a Zooniverse subject export, typed; bad rows as :class:`RowProblem`."""
+    handle, reader = _open_export(path, SUBJECT_REQUIRED_COLUMNS)
+    with handle:
+        for row_number, row in enumerate(reader, start=1):
+            try:
+                subject_id = _optional_int(row.get("subject_id"))
+                if subject_id is None:
+                    raise ValueError("subject_id is empty")
+            except ValueError as error:
+                yield RowProblem(row_number, f"subject_id: {error}")
+                continue
+            try:
+                metadata_raw = row.get("metadata") or "{}"
+                locations_raw = row.get("locations") or "{}"
+                metadata = json.loads(metadata_raw)
+                locations = json.loads(locations_raw)
+                if not isinstance(metadata, dict) or not isinstance(locations, dict):
+                    raise ValueError("metadata and locations must be JSON objects")
+                yield SubjectRow(
+                    row_number=row_number,
+                    subject_id=subject_id,
+                    project_id=_optional_int(row.get("project_id")),
+                    workflow_id=_optional_int(row.get("workflow_id")),
+                    subject_set_id=_optional_int(row.get("subject_set_id")),
+                    metadata=parse_subject_metadata(metadata),
+                    metadata_raw=metadata_raw,
+                    locations={str(k): str(v) for k, v in locations.items()},
+                    locations_raw=locations_raw,
+                )
+            except ValueError as error:  # json.JSONDecodeError is a ValueError
+                yield RowProblem(row_number, f"subject {subject_id}: {error}", subject_id)
+
+
+def _parse_created_at(text: str | None) -> datetime | None:
+    """'2020-02-10 13:04:47 UTC' (Zooniverse) or ISO 8601 → an aware UTC datetime."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'61.107' → (61, 107): workflow versions compare part by part, not as decimals."""
+    return tuple(int(part) for part in str(version).strip().split("."))
+
+
+def read_classification_export(
+    path: Path,
+    *,
+    workflow_id: int | None = None,
+    min_workflow_version: str | None = None,
+) -> Iterator[ClassificationRow | RowProblem]:
+    """Yield the rows of a Zooniverse classification export, one at a time.
+
+    Rows of other workflows, or older workflow versions, are passed over silently (they are
+    not errors). Rows with unusable ids or dates are yielded as :class:`RowProblem`.
+    """
+    handle, reader = _open_export(path, CLASSIFICATION_REQUIRED_COLUMNS)
+    minimum = version_key(min_workflow_version) if min_workflow_version else None
+    with handle:
+        for row_number, row in enumerate(reader, start=1):
+            try:
+                classification_id = _optional_int(row.get("classification_id"))
+                if classification_id is None:
+                    raise ValueError("classification_id is empty")
+            except ValueError as error:
+                yield RowProblem(row_number, f"classification_id: {error}")
+                continue
+            try:
+                row_workflow = _optional_int(row.get("workflow_id"))
+                if workflow_id is not None and row_workflow != workflow_id:
+                    continue
+                version = (row.get("workflow_version") or "").strip() or None
+                if minimum is not None and (version is None or version_key(version) < minimum):
+                    continue
+                subject_ids = [s for s in (row.get("subject_ids") or "").split(";") if s.strip()]
+                if len(subject_ids) != 1:
+                    raise ValueError(
+                        f"subject_ids must name exactly one subject, not {row.get('subject_ids')!r}"
+                    )
+                subject_id = _optional_int(subject_ids[0])
+                assert subject_id is not None
+                yield ClassificationRow(
+                    row_number=row_number,
+                    classification_id=classification_id,
+                    subject_id=subject_id,
+                    annotations=row.get("annotations") or "",
+                    user_name=row.get("user_name") or None,
+                    user_id=_optional_int(row.get("user_id")),
+                    workflow_id=row_workflow,
+                    workflow_version=version,
+                    created_at=_parse_created_at(row.get("created_at")),
+                    subject_data=row.get("subject_data") or None,
+                    metadata=row.get("metadata") or None,
+                )
+            except ValueError as error:
+                yield RowProblem(row_number, f"classification {classification_id}: {error}")
