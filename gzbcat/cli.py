@@ -66,6 +66,7 @@ def _engine(ctx: typer.Context, *, check: bool = True) -> Any:
     from gzbcat.db.engine import SchemaError, check_schema, make_engine
 
     engine = make_engine(ctx.obj.db_url)
+    ctx.call_on_close(engine.dispose)
     if check:
         try:
             check_schema(engine)

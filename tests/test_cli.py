@@ -1,0 +1,100 @@
+"""The command line maps options onto the stage functions and reports errors clearly."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gzbcat.cli import app
+
+runner = CliRunner()
+
+
+def _subset_export(galaxy_builder_dir: Path, folder: Path, n: int) -> Path:
+    with (galaxy_builder_dir / "subjects.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        rows = [row for _, row in zip(range(n), reader, strict=False)]
+    path = folder / "subjects.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_init_ingest_status(db_url: str, galaxy_builder_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", db_url, "init"])
+    assert result.exit_code == 0, result.output
+    assert "upgraded from nothing" in result.output
+    result = runner.invoke(app, ["--db", db_url, "init"])
+    assert "already at revision" in result.output
+
+    export = _subset_export(galaxy_builder_dir, tmp_path, 3)
+    result = runner.invoke(
+        app, ["--db", db_url, "ingest", "subjects", str(export), "--files", str(galaxy_builder_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "subjects added: 3" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            db_url,
+            "ingest",
+            "classifications",
+            str(galaxy_builder_dir / "classifications-sample.csv"),
+            "--method",
+            "reference",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "waiting: 3" in result.output
+
+    result = runner.invoke(app, ["--db", db_url, "status", "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output)
+    assert counts["subjects"] == 4
+    assert counts["images"] == {"estimated": 3}
+    assert counts["classifications"] == {"waiting": 3}
+    result = runner.invoke(app, ["--db", db_url, "status"])
+    assert "classifications: waiting 3" in result.output
+
+
+def test_missing_column_exits_nonzero_naming_file_and_column(db_url: str, tmp_path: Path):
+    runner.invoke(app, ["--db", db_url, "init"])
+    export = tmp_path / "broken.csv"
+    export.write_text("classification_id,annotations\n1,[]\n")
+    result = runner.invoke(app, ["--db", db_url, "ingest", "classifications", str(export)])
+    assert result.exit_code != 0
+    assert "broken.csv" in result.output and "subject_ids" in result.output
+    counts = json.loads(runner.invoke(app, ["--db", db_url, "status", "--json"]).output)
+    assert counts["classifications"] == {}
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'new.sqlite'}", "status"])
+    assert result.exit_code == 2
+    assert "gzbcat init" in result.output
+
+
+def test_unknown_method_is_refused(tmp_path: Path, galaxy_builder_dir: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            url,
+            "ingest",
+            "classifications",
+            str(galaxy_builder_dir / "classifications-sample.csv"),
+            "--method",
+            "fancy",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--method" in result.output
