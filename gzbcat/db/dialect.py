@@ -13,7 +13,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-__all__ = ["insert_ignore", "upsert"]
+__all__ = ["insert_ignore", "insert_tuples", "upsert"]
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -56,3 +56,24 @@ def insert_ignore(
         return
     statement = _insert(session, table).on_conflict_do_nothing(index_elements=list(key))
     session.execute(statement, list(rows))
+
+
+def insert_tuples(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert plain tuples straight through the driver's ``executemany``.
+
+    Only for columns whose Python values the driver takes as they are (numbers, text, bytes,
+    None): it skips SQLAlchemy's per-row type processing, which dominates bulk ingest.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    preparer = connection.dialect.identifier_preparer
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} "
+        f"({', '.join(preparer.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    connection.exec_driver_sql(sql, [tuple(row) for row in rows])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,8 +21,12 @@ from gzbcat.model import (
 )
 
 __all__ = [
+    "ARM_COLUMNS",
+    "COMPONENT_COLUMNS",
     "arm_rows",
+    "arm_tuples",
     "component_rows",
+    "component_tuples",
     "load_model",
     "load_subject_image",
     "model_from_rows",
@@ -44,35 +47,88 @@ _FIT_FIELDS = (
 )
 
 
-def component_rows(model_id: int, model: GalaxyModel) -> list[dict[str, Any]]:
-    """``components`` rows for a model; errors that are unknown are NULL."""
+_NO_ERRORS = [None] * len(COMPONENT_PARAMETERS)
+
+COMPONENT_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "component",
+    *COMPONENT_PARAMETERS,
+    *(f"{p}_err" for p in COMPONENT_PARAMETERS),
+)
+"""Column order of :func:`component_tuples`."""
+
+ARM_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "arm_index",
+    "points",
+    "intensity",
+    "spread",
+    "falloff",
+    *_FIT_FIELDS,
+)
+"""Column order of :func:`arm_tuples`."""
+
+
+def component_tuples(model_id: int | None, model: GalaxyModel) -> list[tuple[Any, ...]]:
+    """``components`` rows (in ``COMPONENT_COLUMNS`` order); unknown errors are NULL.
+
+    Tuples rather than dicts: ingest writes millions of them.
+    """
     rows = []
     for name, comp in model.components().items():
-        row: dict[str, Any] = {"model_id": model_id, "component": name}
-        row.update(comp.parameters())
-        for parameter in COMPONENT_PARAMETERS:
-            error = comp.errors.get(parameter)
-            row[f"{parameter}_err"] = None if error is None else float(error)
-        rows.append(row)
+        errors = comp.errors
+        error_values = (
+            [None if (e := errors.get(p)) is None else float(e) for p in COMPONENT_PARAMETERS]
+            if errors
+            else _NO_ERRORS
+        )
+        rows.append(
+            (
+                model_id,
+                name,
+                float(comp.mux),
+                float(comp.muy),
+                float(comp.roll),
+                float(comp.re),
+                float(comp.q),
+                float(comp.intensity),
+                float(comp.n),
+                float(comp.c),
+                *error_values,
+            )
+        )
     return rows
+
+
+def arm_tuples(model_id: int | None, model: GalaxyModel) -> list[tuple[Any, ...]]:
+    """``arms`` rows (in ``ARM_COLUMNS`` order); points as ``.npy`` bytes."""
+    rows = []
+    for index, arm in enumerate(model.arms):
+        fit = arm.fit.to_dict() if arm.fit is not None else {}
+        rows.append(
+            (
+                model_id,
+                index,
+                array_to_bytes(arm.points),
+                float(arm.intensity),
+                float(arm.spread),
+                float(arm.falloff),
+                *(fit.get(name) for name in _FIT_FIELDS),
+            )
+        )
+    return rows
+
+
+def component_rows(model_id: int, model: GalaxyModel) -> list[dict[str, Any]]:
+    """``components`` rows for a model, as mappings."""
+    return [
+        dict(zip(COMPONENT_COLUMNS, row, strict=True)) for row in component_tuples(model_id, model)
+    ]
 
 
 def arm_rows(model_id: int, model: GalaxyModel) -> list[dict[str, Any]]:
-    """``arms`` rows for a model; points as ``.npy`` bytes."""
-    rows = []
-    for index, arm in enumerate(model.arms):
-        row: dict[str, Any] = {
-            "model_id": model_id,
-            "arm_index": index,
-            "points": array_to_bytes(arm.points),
-            "intensity": float(arm.intensity),
-            "spread": float(arm.spread),
-            "falloff": float(arm.falloff),
-        }
-        fit = arm.fit.to_dict() if arm.fit is not None else {}
-        row.update({name: fit.get(name) for name in _FIT_FIELDS})
-        rows.append(row)
-    return rows
+    """``arms`` rows for a model, as mappings; points as ``.npy`` bytes."""
+    return [dict(zip(ARM_COLUMNS, row, strict=True)) for row in arm_tuples(model_id, model)]
 
 
 def model_from_rows(
@@ -163,10 +219,3 @@ def load_subject_image(session: Session, subject_id: int) -> SubjectImage | None
     """The stored image of a subject, or None if it has not been ingested."""
     row = session.get(schema.SubjectImage, subject_id)
     return subject_image_from_row(row) if row is not None else None
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """NULL for values SQL cannot compare usefully (NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)

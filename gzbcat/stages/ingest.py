@@ -11,14 +11,17 @@ all is refused before anything is written.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
+import multiprocessing
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from queue import Empty
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from sqlalchemy import Engine, delete, select, update
@@ -26,10 +29,16 @@ from sqlalchemy.orm import Session
 
 from gzbcat import __version__
 from gzbcat.db import schema
-from gzbcat.db.dialect import upsert
+from gzbcat.db.dialect import insert_tuples, upsert
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import arm_rows, component_rows, subject_image_row
-from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.db.rows import (
+    ARM_COLUMNS,
+    COMPONENT_COLUMNS,
+    arm_tuples,
+    component_tuples,
+    subject_image_row,
+)
+from gzbcat.model import SubjectImage
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
 from gzbcat.zooniverse.exports import (
     CLASSIFICATION_REQUIRED_COLUMNS,
@@ -39,7 +48,7 @@ from gzbcat.zooniverse.exports import (
     SubjectRow,
     check_columns,
     parse_subject_metadata,
-    read_classification_export,
+    read_classification_chunks,
     read_subject_export,
 )
 from gzbcat.zooniverse.subject_files import (
@@ -173,7 +182,8 @@ def _frame_of(image: SubjectImage | Any) -> CanvasFrame:
     )
 
 
-def _frames(session: Session, subject_ids: Iterable[int]) -> dict[int, CanvasFrame]:
+def _frames(session: Session) -> dict[int, CanvasFrame]:
+    """The canvas frame of every subject that has an image (a few numbers each)."""
     table = schema.SubjectImage
     rows = session.execute(
         select(
@@ -183,7 +193,7 @@ def _frames(session: Session, subject_ids: Iterable[int]) -> dict[int, CanvasFra
             table.canvas_width,
             table.canvas_height,
             table.rotation_correction,
-        ).where(table.subject_id.in_(list(set(subject_ids))))
+        )
     )
     return {row.subject_id: _frame_of(row) for row in rows}
 
@@ -191,13 +201,15 @@ def _frames(session: Session, subject_ids: Iterable[int]) -> dict[int, CanvasFra
 # ------------------------------------------------------------------- parsing into models
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
+    """One classification parsed: its status and, when ok, its rows without a model id."""
+
     classification_id: int
     subject_id: int
     status: str
     error: str | None = None
-    model: GalaxyModel | None = None
+    components: tuple[tuple[Any, ...], ...] = ()
+    arms: tuple[tuple[Any, ...], ...] = ()
 
 
 def _parse_one(
@@ -216,17 +228,24 @@ def _parse_one(
         # problem, never a reason to lose the rest of the file.
         message = f"classification {classification_id}: {error}"
         return _Parsed(classification_id, subject_id, schema.ParseStatus.ERROR, message)
-    return _Parsed(classification_id, subject_id, schema.ParseStatus.OK, model=model)
+    return _Parsed(
+        classification_id,
+        subject_id,
+        schema.ParseStatus.OK,
+        components=tuple(component_tuples(None, model)),
+        arms=tuple(arm_tuples(None, model)),
+    )
 
 
 def _store_volunteer_models(
     session: Session, parsed: Sequence[_Parsed], methods: dict[int, str], run_id: int | None
 ) -> None:
     """Insert one volunteer model (with components and arms) per successfully parsed row."""
-    good = [p for p in parsed if p.model is not None]
+    good = [p for p in parsed if p.status == schema.ParseStatus.OK]
     if not good:
         return
     models_table = schema.Model.__table__
+    now = datetime.now(UTC)
     result = session.execute(
         models_table.insert().returning(models_table.c.model_id, sort_by_parameter_order=True),
         [
@@ -236,22 +255,22 @@ def _store_volunteer_models(
                 "classification_id": p.classification_id,
                 "run_id": run_id,
                 "method": methods[p.classification_id],
-                "created_at": datetime.now(UTC),
+                "created_at": now,
             }
             for p in good
         ],
     )
     model_ids = [row[0] for row in result]
-    components: list[dict[str, Any]] = []
-    arms: list[dict[str, Any]] = []
-    for model_id, p in zip(model_ids, good, strict=True):
-        assert p.model is not None
-        components.extend(component_rows(model_id, p.model))
-        arms.extend(arm_rows(model_id, p.model))
-    if components:
-        session.execute(schema.Component.__table__.insert(), components)
-    if arms:
-        session.execute(schema.Arm.__table__.insert(), arms)
+    components = [
+        (model_id, *row[1:])
+        for model_id, p in zip(model_ids, good, strict=True)
+        for row in p.components
+    ]
+    arms = [
+        (model_id, *row[1:]) for model_id, p in zip(model_ids, good, strict=True) for row in p.arms
+    ]
+    insert_tuples(session, schema.Component.__table__, COMPONENT_COLUMNS, components)
+    insert_tuples(session, schema.Arm.__table__, ARM_COLUMNS, arms)
 
 
 def _count(summary: IngestSummary, parsed: Iterable[_Parsed]) -> None:
@@ -582,6 +601,111 @@ def _subject_from_subject_data(subject_id: int, subject_data: str | None) -> dic
     return values
 
 
+PARALLEL_PARSE_MIN_BYTES = 20_000_000
+"""Exports at least this large are parsed in child processes while this one writes."""
+
+
+def _parse_rows(
+    batch: Sequence[ClassificationRow | RowProblem],
+    frames: dict[int, CanvasFrame],
+    method: str,
+) -> list[_Parsed | None]:
+    return [
+        None
+        if isinstance(r, RowProblem)
+        else _parse_one(
+            r.classification_id, r.subject_id, r.annotations, frames.get(r.subject_id), method
+        )
+        for r in batch
+    ]
+
+
+def _produce_parsed_batches(
+    export: Path,
+    filters: dict[str, Any],
+    frames: dict[int, CanvasFrame],
+    method: str,
+    share: int,
+    n_shares: int,
+    queue: Any,
+) -> None:
+    """Read an export in a child process and parse every ``n_shares``-th batch from ``share``."""
+    try:
+        for batch in read_classification_chunks(
+            export, CLASSIFICATION_BATCH, keep=lambda i: i % n_shares == share, **filters
+        ):
+            queue.put((batch, _parse_rows(batch, frames, method)))
+    except BaseException as error:  # reported to the writer, which raises it
+        queue.put(f"{type(error).__name__}: {error}")
+        return
+    queue.put(None)
+
+
+def _parsed_batches(
+    export: Path,
+    filters: dict[str, Any],
+    frames: dict[int, CanvasFrame],
+    method: str,
+    processes: int,
+) -> Iterator[tuple[list[ClassificationRow | RowProblem], list[_Parsed | None]]]:
+    """Batches of rows with their parse, in file order.
+
+    With ``processes`` = 0 everything happens here. Otherwise that many child processes each
+    read the export and parse their share of the batches while this process only writes:
+    parsing costs about twice what writing does, so on two cores two parsers and one writer
+    keep both cores busy. Rows are parsed against the frames known when the ingest starts;
+    rows of subjects without an image wait for it.
+    """
+    if processes <= 0:
+        for batch in read_classification_chunks(export, CLASSIFICATION_BATCH, **filters):
+            yield batch, _parse_rows(batch, frames, method)
+        return
+    context = multiprocessing.get_context("spawn")
+    queues = [context.Queue(maxsize=2) for _ in range(processes)]
+    children = [
+        context.Process(
+            target=_produce_parsed_batches,
+            args=(export, filters, frames, method, share, processes, queue),
+            daemon=True,
+        )
+        for share, queue in enumerate(queues)
+    ]
+    for child in children:
+        child.start()
+    try:
+        for index in itertools.count():
+            queue, child = queues[index % processes], children[index % processes]
+            item = _next_item(queue, child, export)
+            if item is None:
+                break
+            yield item
+    finally:
+        for child in children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+        for queue in queues:
+            queue.close()
+            queue.join_thread()
+
+
+def _next_item(queue: Any, child: Any, export: Path) -> Any:
+    """The next batch from a parsing process, or None at the end; its failure is raised."""
+    while True:
+        try:
+            item = queue.get(timeout=1.0)
+        except Empty:
+            if child.is_alive():
+                continue
+            raise RuntimeError(
+                f"{export}: a parsing process stopped (exit code {child.exitcode})"
+            ) from None
+        if isinstance(item, str):
+            raise RuntimeError(f"{export}: reading the export failed: {item}")
+        return item
+
+
 def ingest_classifications(
     engine: Engine,
     export: Path,
@@ -589,30 +713,31 @@ def ingest_classifications(
     method: str = "corrected",
     workflow_id: int | None = None,
     min_workflow_version: str | None = None,
+    parse_processes: int | None = None,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Stream a classification export into ``classifications`` and volunteer models.
 
     A classification already stored with the same parse method is left alone; one stored
-    with another method is parsed again with this one.
+    with another method is parsed again with this one. ``parse_processes`` child processes
+    parse while this one writes (default: 2 for exports of at least
+    ``PARALLEL_PARSE_MIN_BYTES``, else none).
     """
     export = Path(export)
     check_columns(export, CLASSIFICATION_REQUIRED_COLUMNS)
     summary = IngestSummary(source="classifications")
-    params = {
-        "export": str(export),
-        "method": method,
-        "workflow_id": workflow_id,
-        "min_workflow_version": min_workflow_version,
-    }
-    run_id = _start_run(engine, "ingest-classifications", params)
-    _forget_problems(engine, summary.source, export)
-    rows = read_classification_export(
-        export, workflow_id=workflow_id, min_workflow_version=min_workflow_version
+    filters = {"workflow_id": workflow_id, "min_workflow_version": min_workflow_version}
+    run_id = _start_run(
+        engine, "ingest-classifications", {"export": str(export), "method": method, **filters}
     )
-    for batch in _batched(rows, CLASSIFICATION_BATCH):
+    _forget_problems(engine, summary.source, export)
+    if parse_processes is None:
+        parse_processes = 2 if export.stat().st_size >= PARALLEL_PARSE_MIN_BYTES else 0
+    with session_scope(engine) as session:
+        frames = _frames(session)
+    for batch, parsed in _parsed_batches(export, filters, frames, method, parse_processes):
         with session_scope(engine) as session:
-            _ingest_classification_batch(session, batch, export, method, summary, run_id)
+            _ingest_classification_batch(session, batch, parsed, export, method, summary, run_id)
         if progress:
             progress(len(batch))
     _finish_run(engine, run_id)
@@ -622,14 +747,15 @@ def ingest_classifications(
 def _ingest_classification_batch(
     session: Session,
     batch: list[ClassificationRow | RowProblem],
+    parsed_rows: list[_Parsed | None],
     export: Path,
     method: str,
     summary: IngestSummary,
     run_id: int,
 ) -> None:
     summary.rows_read += len(batch)
-    rows: dict[int, ClassificationRow] = {}
-    for row in batch:
+    rows: dict[int, tuple[ClassificationRow, _Parsed]] = {}
+    for row, parsed in zip(batch, parsed_rows, strict=True):
         if isinstance(row, RowProblem):
             _record_problem(
                 session,
@@ -639,7 +765,8 @@ def _ingest_classification_batch(
                 row_number=row.row_number,
             )
         elif row.classification_id not in rows:  # a repeated id: the first row counts
-            rows[row.classification_id] = row
+            assert parsed is not None
+            rows[row.classification_id] = (row, parsed)
     if not rows:
         return
     table = schema.Classification
@@ -655,29 +782,22 @@ def _ingest_classification_batch(
     summary.classifications_unchanged += len(existing) - len(redo)
     if redo:
         session.execute(delete(table).where(table.classification_id.in_(redo)))
-    new_rows = [r for cid, r in rows.items() if cid not in existing or cid in redo]
-    if not new_rows:
+    new = [pair for cid, pair in rows.items() if cid not in existing or cid in redo]
+    if not new:
         return
-    subject_ids = {r.subject_id for r in new_rows}
+    subject_ids = {r.subject_id for r, _ in new}
     known = set(
         session.scalars(
             select(schema.Subject.subject_id).where(schema.Subject.subject_id.in_(subject_ids))
         )
     )
-    unknown = {r.subject_id: r for r in new_rows if r.subject_id not in known}
+    unknown = {r.subject_id: r for r, _ in new if r.subject_id not in known}
     if unknown:
         session.execute(
             schema.Subject.__table__.insert(),
             [_subject_from_subject_data(sid, r.subject_data) for sid, r in unknown.items()],
         )
         summary.subjects_added += len(unknown)
-    frames = _frames(session, subject_ids)
-    parsed = [
-        _parse_one(
-            r.classification_id, r.subject_id, r.annotations, frames.get(r.subject_id), method
-        )
-        for r in new_rows
-    ]
     now = datetime.now(UTC)
     session.execute(
         table.__table__.insert(),
@@ -698,9 +818,10 @@ def _ingest_classification_batch(
                 "parse_method": method,
                 "ingested_at": now,
             }
-            for r, p in zip(new_rows, parsed, strict=True)
+            for r, p in new
         ],
     )
+    parsed = [p for _, p in new]
     _store_volunteer_models(session, parsed, {p.classification_id: method for p in parsed}, run_id)
-    summary.classifications_added += len(new_rows)
+    summary.classifications_added += len(new)
     _count(summary, parsed)

@@ -9,13 +9,14 @@ records and skips, so one bad row never loses the rest of the file.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "CLASSIFICATION_OPTIONAL_COLUMNS",
@@ -28,6 +29,7 @@ __all__ = [
     "SubjectRow",
     "check_columns",
     "parse_subject_metadata",
+    "read_classification_chunks",
     "read_classification_export",
     "read_subject_export",
     "version_key",
@@ -87,8 +89,9 @@ class SubjectRow:
     locations_raw: str
 
 
-@dataclass(frozen=True)
-class ClassificationRow:
+class ClassificationRow(NamedTuple):
+    """One classification as exported (a named tuple: cheap to hand between processes)."""
+
     row_number: int
     classification_id: int
     subject_id: int
@@ -159,16 +162,22 @@ def _open_export(path: Path, required: tuple[str, ...]) -> tuple[Any, csv.DictRe
     except OSError as error:
         raise ExportError(f"{path}: cannot open: {error.strerror or error}") from None
     reader = csv.DictReader(handle)
-    header = reader.fieldnames or []
+    try:
+        _check_header(path, list(reader.fieldnames or []), required)
+    except ExportError:
+        handle.close()
+        raise
+    return handle, reader
+
+
+def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
     missing = [column for column in required if column not in header]
     if missing:
-        handle.close()
         raise ExportError(
             f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
             + ", ".join(repr(c) for c in missing)
             + f" (the header has: {', '.join(header) or 'nothing'})"
         )
-    return handle, reader
 
 
 def check_columns(path: Path, required: tuple[str, ...]) -> None:
@@ -240,43 +249,97 @@ def read_classification_export(
     Rows of other workflows, or older workflow versions, are passed over silently (they are
     not errors). Rows with unusable ids or dates are yielded as :class:`RowProblem`.
     """
-    handle, reader = _open_export(path, CLASSIFICATION_REQUIRED_COLUMNS)
-    minimum = version_key(min_workflow_version) if min_workflow_version else None
+    for chunk in read_classification_chunks(
+        path, 1024, workflow_id=workflow_id, min_workflow_version=min_workflow_version
+    ):
+        yield from chunk
+
+
+def read_classification_chunks(
+    path: Path,
+    chunk_rows: int,
+    *,
+    workflow_id: int | None = None,
+    min_workflow_version: str | None = None,
+    keep: Callable[[int], bool] | None = None,
+) -> Iterator[list[ClassificationRow | RowProblem]]:
+    """Yield the export in chunks of ``chunk_rows`` file rows, typed and filtered.
+
+    ``keep(i)`` decides whether chunk ``i`` is wanted; unwanted chunks are only split into
+    fields, never typed, so several processes can share out one file cheaply.
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise ExportError(f"{path}: cannot open: {error.strerror or error}") from None
     with handle:
-        for row_number, row in enumerate(reader, start=1):
-            try:
-                classification_id = _optional_int(row.get("classification_id"))
-                if classification_id is None:
-                    raise ValueError("classification_id is empty")
-            except ValueError as error:
-                yield RowProblem(row_number, f"classification_id: {error}")
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        _check_header(path, header, CLASSIFICATION_REQUIRED_COLUMNS)
+        columns = {name: i for i, name in enumerate(header)}
+        minimum = version_key(min_workflow_version) if min_workflow_version else None
+        row_number = 0
+        for index in itertools.count():
+            raw_rows = list(itertools.islice(reader, chunk_rows))
+            if not raw_rows:
+                return
+            first = row_number + 1
+            row_number += len(raw_rows)
+            if keep is not None and not keep(index):
                 continue
-            try:
-                row_workflow = _optional_int(row.get("workflow_id"))
-                if workflow_id is not None and row_workflow != workflow_id:
-                    continue
-                version = (row.get("workflow_version") or "").strip() or None
-                if minimum is not None and (version is None or version_key(version) < minimum):
-                    continue
-                subject_ids = [s for s in (row.get("subject_ids") or "").split(";") if s.strip()]
-                if len(subject_ids) != 1:
-                    raise ValueError(
-                        f"subject_ids must name exactly one subject, not {row.get('subject_ids')!r}"
-                    )
-                subject_id = _optional_int(subject_ids[0])
-                assert subject_id is not None
-                yield ClassificationRow(
-                    row_number=row_number,
-                    classification_id=classification_id,
-                    subject_id=subject_id,
-                    annotations=row.get("annotations") or "",
-                    user_name=row.get("user_name") or None,
-                    user_id=_optional_int(row.get("user_id")),
-                    workflow_id=row_workflow,
-                    workflow_version=version,
-                    created_at=_parse_created_at(row.get("created_at")),
-                    subject_data=row.get("subject_data") or None,
-                    metadata=row.get("metadata") or None,
-                )
-            except ValueError as error:
-                yield RowProblem(row_number, f"classification {classification_id}: {error}")
+            chunk = []
+            for offset, raw in enumerate(raw_rows):
+                typed = _classification_row(raw, columns, first + offset, workflow_id, minimum)
+                if typed is not None:
+                    chunk.append(typed)
+            yield chunk
+
+
+def _classification_row(
+    raw: list[str],
+    columns: dict[str, int],
+    row_number: int,
+    workflow_id: int | None,
+    minimum: tuple[int, ...] | None,
+) -> ClassificationRow | RowProblem | None:
+    """One file row → a typed row, a problem, or None when the filters pass it over."""
+
+    def get(name: str) -> str | None:
+        i = columns.get(name)
+        return raw[i] if i is not None and i < len(raw) else None
+
+    try:
+        classification_id = _optional_int(get("classification_id"))
+        if classification_id is None:
+            raise ValueError("classification_id is empty")
+    except ValueError as error:
+        return RowProblem(row_number, f"classification_id: {error}")
+    try:
+        row_workflow = _optional_int(get("workflow_id"))
+        if workflow_id is not None and row_workflow != workflow_id:
+            return None
+        version = (get("workflow_version") or "").strip() or None
+        if minimum is not None and (version is None or version_key(version) < minimum):
+            return None
+        subject_ids = [s for s in (get("subject_ids") or "").split(";") if s.strip()]
+        if len(subject_ids) != 1:
+            raise ValueError(
+                f"subject_ids must name exactly one subject, not {get('subject_ids')!r}"
+            )
+        subject_id = _optional_int(subject_ids[0])
+        assert subject_id is not None
+        return ClassificationRow(
+            row_number=row_number,
+            classification_id=classification_id,
+            subject_id=subject_id,
+            annotations=get("annotations") or "",
+            user_name=get("user_name") or None,
+            user_id=_optional_int(get("user_id")),
+            workflow_id=row_workflow,
+            workflow_version=version,
+            created_at=_parse_created_at(get("created_at")),
+            subject_data=get("subject_data") or None,
+            metadata=get("metadata") or None,
+        )
+    except ValueError as error:
+        return RowProblem(row_number, f"classification {classification_id}: {error}")

@@ -107,3 +107,21 @@ def test_arrays_round_trip_exactly(array: np.ndarray) -> None:
 def test_object_arrays_are_refused() -> None:
     with pytest.raises(ValueError):
         array_to_bytes(np.array([{"a": 1}], dtype=object))
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.random.default_rng(1).normal(size=(81, 2)),
+        np.zeros((135, 135), dtype=bool),
+        np.arange(7, dtype=">i4"),
+        np.float64(3.5),
+        np.arange(6.0).reshape(2, 3).T,  # not C-contiguous
+    ],
+)
+def test_array_bytes_are_what_numpy_writes(array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array(array, order="C"), allow_pickle=False)
+    assert array_to_bytes(array) == buffer.getvalue()

@@ -330,3 +330,18 @@ def test_status_counts(engine: Engine, sample: Path, tmp_path: Path) -> None:
     # Spec §2.2: the first row draws a disk, a bulge and a bar.
     assert got["volunteer_components"]["disk"] >= 1
     assert json.loads(json.dumps(got)) == got  # plain JSON only
+
+
+def test_parallel_parsing_gives_the_same_rows(engine: Engine, sample: Path, tmp_path: Path):
+    ingest_fitting_metadata(engine, [write_fitting_metadata(tmp_path, SAMPLE_SUBJECT)])
+    header, rows = _sample_rows(sample)
+    bad = dict(rows[0], classification_id="7", annotations="{")
+    export = _write_rows(tmp_path / "c.csv", header, [*rows, bad])
+    summary = ingest_classifications(engine, export, parse_processes=2)
+    assert (summary.parsed_ok, summary.parse_errors) == (3, 1)
+    with session_scope(engine) as session:
+        model_id = session.scalar(
+            select(schema.Model.model_id).where(schema.Model.classification_id == 203580719)
+        )
+        disk = load_model(session, model_id).disk
+    assert disk is not None and disk.re == pytest.approx(70.822, abs=2e-3)
