@@ -1,0 +1,636 @@
+"""The fit's parameter vector (spec §8.1) and its objective with an analytic gradient (spec §8.2).
+
+Parameter vector
+----------------
+:class:`ParameterSpace` maps a model to a flat vector and back. Entries, in this order, for
+the parts the starting model has (a disk is required; everything is relative to it):
+
+================  =========================================  ==================================
+name              meaning                                    bounds (spec §8.4)
+================  =========================================  ==================================
+disk.mux/muy      disk centre, px                            free
+disk.q            disk axis ratio                            [0.25, 1.2]
+disk.roll         disk position angle, rad                   free
+disk.re           disk effective radius, px                  ≥ 0.01
+disk.L            disk total luminosity (n, c fixed)         ≥ 0
+bulge.q/roll/n    bulge shape (c fixed)                      q [0.6, 1.2], n [0.5, 5]
+bulge.scale       re_bulge / re_disk                         [0.05, 1]
+bulge.frac        L_b / (L_b + D)                            [0, 0.99]
+bar.q/roll/n/c    bar shape                                  q [0.05, 0.5], n [0.3, 5], c [1, 6]
+bar.scale         re_bar / re_disk                           [0.05, 1]
+bar.frac          L_bar / (L_bar + D)                        [0, 0.99]
+centre.mux/muy    shared bulge and bar centre, px            free
+armK.intensity    arm K brightness I                         ≥ 0
+armK.spread       arm K Gaussian σ, px                       [0.5, 15]
+armK.a            log-spiral A, px   (fitted arms only)      ≥ 0
+armK.phi_deg      signed pitch angle, deg (fitted arms)      [−85, 85]
+armK.t_min/t_max  θ range, rad (fitted arms)                 free
+================  =========================================  ==================================
+
+``D = L_disk + Σ_K (pixel sum of arm K)``, so each ``frac`` is a fraction of itself plus the
+disk and the arms, ignoring the other of bulge/bar (spec §8.1). Drawn arms (no log-spiral
+fit) contribute only intensity and spread; their poly-line is fixed on the image. Arm
+geometry is measured at ``base_roll``, the starting disk roll (spec §8.6).
+
+Methods: ``corrected`` converts every luminosity with its own c, keeps arms fixed on the sky,
+honours falloff and starts each ``frac`` at exactly the value the inverse mapping reproduces;
+``reference`` converts the bar luminosity without c while rendering (but with c when restoring
+the model), turns arms by 2·dpsi, ignores falloff, starts ``frac`` at ``L/L_total`` and
+cross-correlates with the PSF.
+
+Gradients
+---------
+Everything is analytic (reverse mode by hand): the objective's pixel term back-propagates
+through the PSF adjoint to the pre-PSF image, through each component's vector–Jacobian
+product (``sersic``, ``spiral``) to its native parameters, and through the reparametrisation
+(L → I with ∂ln(L/I)/∂(re, q, n, c); frac, scale and D) to the vector. The only numerical
+derivative is db_n/dn for n < 0.36 (see ``sersic``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
+from gzbcat.rendering.psf import PSFOperator
+from gzbcat.rendering.render import default_oversample, render_components
+from gzbcat.rendering.sersic import (
+    Method,
+    Oversample,
+    luminosity,
+    luminosity_factor,
+    luminosity_factor_log_gradient,
+    render_sersic,
+    render_sersic_vjp,
+)
+from gzbcat.rendering.spiral import arm_image_vjp, log_spiral_points
+
+__all__ = ["FitObjective", "ParameterSpace", "prior_widths"]
+
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "disk.q": (0.25, 1.2),
+    "disk.re": (0.01, None),
+    "disk.L": (0.0, None),
+    "bulge.frac": (0.0, 0.99),
+    "bulge.n": (0.5, 5.0),
+    "bulge.q": (0.6, 1.2),
+    "bulge.scale": (0.05, 1.0),
+    "bar.c": (1.0, 6.0),
+    "bar.frac": (0.0, 0.99),
+    "bar.n": (0.3, 5.0),
+    "bar.q": (0.05, 0.5),
+    "bar.scale": (0.05, 1.0),
+    "arm.intensity": (0.0, None),
+    "arm.a": (0.0, None),
+    "arm.phi_deg": (-85.0, 85.0),
+    "arm.spread": (0.5, 15.0),
+}
+"""L-BFGS-B bounds (spec §8.4); names missing here are free. Arm keys are per arm."""
+
+ARM_PRIOR_WIDTHS: dict[str, float] = {
+    "a": 0.01,
+    "phi_deg": 1.0,
+    "t_min": math.radians(0.5),
+    "t_max": math.radians(0.5),
+}
+"""Reference prior widths on arm geometry (spec §8.3): A 0.01 px, φ 1°, θ range 0.5°."""
+
+
+def _no_vjp(cotangent: np.ndarray) -> np.ndarray:
+    raise RuntimeError("forward() was called without with_gradient=True")
+
+
+def _signed_phi(fit: LogSpiralFit) -> float:
+    return float(fit.chirality) * float(fit.pitch_angle_deg)
+
+
+@dataclass
+class _Forward:
+    """What one render of a vector produced, and what its backward pass needs."""
+
+    x: dict[str, float]
+    images: dict[str, np.ndarray]
+    total: np.ndarray
+    backward: Callable[[np.ndarray], np.ndarray] | None = None
+    components: dict[str, SersicComponent] = field(default_factory=dict)
+    arm_points: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterSpace:
+    """The fit's parameter vector for one starting model (spec §8.1).
+
+    Build it with :meth:`from_model`; ``x0`` is the starting vector and the prior mean.
+
+    Attributes
+    ----------
+    names
+        Vector entries, in order (see the module docstring).
+    x0
+        Starting vector.
+    template
+        The starting model: supplies what the vector does not (disk n and c, bulge c, arm
+        falloff, drawn-arm poly-lines, fit metadata).
+    shape
+        (H, W) of the image being fitted.
+    base_roll
+        Disk roll at which arm geometry was measured, rad.
+    method
+        ``corrected`` or ``reference``.
+    oversample
+        Sérsic pixel integration.
+    """
+
+    names: tuple[str, ...]
+    x0: np.ndarray
+    template: GalaxyModel
+    shape: tuple[int, int]
+    base_roll: float
+    method: Method = "corrected"
+    oversample: Oversample = "adaptive"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {name: i for i, name in enumerate(self.names)})
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        """Position of a named entry in the vector."""
+        return self._index[name]  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_model(
+        cls,
+        model: GalaxyModel,
+        shape: tuple[int, int],
+        *,
+        method: Method = "corrected",
+        oversample: Oversample | None = None,
+    ) -> ParameterSpace:
+        """Reparametrise a starting model (normally the aggregate) for the fit.
+
+        Parameters
+        ----------
+        model
+            Starting model; must have a disk.
+        shape
+            (H, W) of the image to fit.
+        method
+            ``corrected`` or ``reference``.
+        oversample
+            Sérsic pixel integration; None picks the method's default.
+        """
+        disk = model.disk
+        if disk is None:
+            raise ValueError("the fit's parameter space is relative to the disk; model has none")
+        sampling = default_oversample(method) if oversample is None else oversample
+        values: dict[str, float] = {
+            "disk.mux": disk.mux,
+            "disk.muy": disk.muy,
+            "disk.q": disk.q,
+            "disk.roll": disk.roll,
+            "disk.re": disk.re,
+            "disk.L": luminosity(disk.intensity, disk.re, disk.q, disk.n, disk.c, method=method),
+        }
+        # Arm light at the starting (= base) roll: reference helper, or the corrected renderer.
+        parts = render_components(
+            GalaxyModel(disk=disk, arms=model.arms), shape, method=method, oversample=sampling
+        )
+        arm_light = sum(float(parts[f"arm{k}"].sum()) for k in range(len(model.arms)))
+        light_d = values["disk.L"] + arm_light
+        lum = {
+            name: luminosity(comp.intensity, comp.re, comp.q, comp.n, comp.c, method=method)
+            for name, comp in (("bulge", model.bulge), ("bar", model.bar))
+            if comp is not None
+        }
+        light_total = light_d + sum(lum.values())
+        centres = []
+        for name in ("bulge", "bar"):
+            comp = getattr(model, name)
+            if comp is None:
+                continue
+            values[f"{name}.q"] = comp.q
+            values[f"{name}.roll"] = comp.roll
+            values[f"{name}.n"] = comp.n
+            if name == "bar":
+                values["bar.c"] = comp.c
+            values[f"{name}.scale"] = comp.re / disk.re
+            if method == "corrected":
+                values[f"{name}.frac"] = lum[name] / (lum[name] + light_d)
+            else:
+                values[f"{name}.frac"] = lum[name] / light_total
+            centres.append((comp.mux, comp.muy))
+        if centres:
+            values["centre.mux"] = float(np.nanmean([c[0] for c in centres]))
+            values["centre.muy"] = float(np.nanmean([c[1] for c in centres]))
+        for k, arm in enumerate(model.arms):
+            values[f"arm{k}.intensity"] = arm.intensity
+            values[f"arm{k}.spread"] = arm.spread
+            if arm.fit is not None:
+                values[f"arm{k}.a"] = arm.fit.a
+                values[f"arm{k}.phi_deg"] = _signed_phi(arm.fit)
+                values[f"arm{k}.t_min"] = arm.fit.t_min
+                values[f"arm{k}.t_max"] = arm.fit.t_max
+        names = tuple(values)
+        return cls(
+            names=names,
+            x0=np.array([float(values[n]) for n in names]),
+            template=model,
+            shape=(int(shape[0]), int(shape[1])),
+            base_roll=float(disk.roll),
+            method=method,
+            oversample=sampling,
+        )
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        """(lower, upper) per entry for ``scipy.optimize.minimize(..., bounds=…)`` (spec §8.4)."""
+        out = []
+        for name in self.names:
+            part, key = name.split(".", 1)
+            if part.startswith("arm"):
+                part = "arm"
+            out.append(_BOUNDS.get(f"{part}.{key}", (None, None)))
+        return out
+
+    def as_dict(self, x: np.ndarray) -> dict[str, float]:
+        """Vector → {name: value}."""
+        return {name: float(value) for name, value in zip(self.names, x, strict=True)}
+
+    # ----------------------------------------------------------------------------------------
+    # Forward and backward
+    # ----------------------------------------------------------------------------------------
+
+    def _bulge_bar_c(self, name: str, c: float) -> float:
+        """c used to convert luminosity to intensity while rendering (spec §12.1 #1)."""
+        if self.method == "reference" and name == "bar":
+            return 2.0
+        return c
+
+    def forward(self, x: np.ndarray, *, with_gradient: bool = False) -> _Forward:
+        """Render a vector's components (before the PSF); optionally prepare the gradient.
+
+        Returns an object with ``images`` (per part), ``total`` (their sum) and, with
+        ``with_gradient``, ``backward(w)``: the gradient of ``Σ w·total`` with respect to the
+        vector, for an (H, W) cotangent ``w``.
+        """
+        v = self.as_dict(x)
+        tmpl = self.template
+        assert tmpl.disk is not None
+        method, shape, sampling = self.method, self.shape, self.oversample
+        n_d, c_d = float(tmpl.disk.n), float(tmpl.disk.c)
+        re_d, q_d, lum_d = v["disk.re"], v["disk.q"], v["disk.L"]
+        k_d = luminosity_factor(re_d, q_d, n_d, c_d, method=method)
+        disk = SersicComponent(
+            mux=v["disk.mux"],
+            muy=v["disk.muy"],
+            roll=v["disk.roll"],
+            re=re_d,
+            q=q_d,
+            intensity=lum_d / k_d,
+            n=n_d,
+            c=c_d,
+        )
+
+        def render(comp: SersicComponent) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+            if with_gradient:
+                return render_sersic_vjp(comp, shape, oversample=sampling, method=method)
+            return render_sersic(comp, shape, oversample=sampling, method=method), _no_vjp
+
+        disk_img, disk_vjp = render(disk)
+        images: dict[str, np.ndarray] = {"disk": disk_img}
+        components = {"disk": disk}
+        # Arm brightness profiles: the disk image itself, or the disk with re/falloff.
+        profiles: dict[float, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray] | None]] = {}
+        arm_state = []
+        arm_points = []
+        light_d = lum_d
+        for k, arm in enumerate(tmpl.arms):
+            falloff = max(float(arm.falloff), 1e-5)
+            if method == "reference" or falloff == 1.0:
+                falloff = 1.0
+                profiles.setdefault(1.0, (disk_img, None))
+            elif falloff not in profiles:
+                prof_disk = disk.with_parameters(re=re_d / falloff)
+                profiles[falloff] = render(prof_disk)
+            intensity, spread = v[f"arm{k}.intensity"], v[f"arm{k}.spread"]
+            if arm.fit is not None:
+                points, jac = log_spiral_points(
+                    v[f"arm{k}.a"],
+                    v[f"arm{k}.phi_deg"],
+                    v[f"arm{k}.t_min"],
+                    v[f"arm{k}.t_max"],
+                    disk,
+                    base_roll=self.base_roll,
+                    method=method,
+                )
+            else:
+                points, jac = arm.points, None
+            arm_points.append(points)
+            if len(points) < 2 or spread <= 0:
+                images[f"arm{k}"] = np.zeros(shape)
+                arm_state.append(None)
+                continue
+            img, total, arm_vjp = arm_image_vjp(
+                points, intensity, spread, profiles[falloff][0], jacobian=jac
+            )
+            images[f"arm{k}"] = img
+            light_d += total
+            arm_state.append((falloff, arm_vjp, jac is not None))
+        bb_state = []
+        for name in ("bulge", "bar"):
+            comp_t = getattr(tmpl, name)
+            if comp_t is None:
+                continue
+            frac, scale = v[f"{name}.frac"], v[f"{name}.scale"]
+            q, n = v[f"{name}.q"], v[f"{name}.n"]
+            c = v["bar.c"] if name == "bar" else float(comp_t.c)
+            c_lum = self._bulge_bar_c(name, c)
+            re_c = re_d * scale
+            lum_c = frac * light_d / (1.0 - frac)
+            k_c = luminosity_factor(re_c, q, n, c_lum, method=method)
+            comp = SersicComponent(
+                mux=v["centre.mux"],
+                muy=v["centre.muy"],
+                roll=v[f"{name}.roll"],
+                re=re_c,
+                q=q,
+                intensity=lum_c / k_c,
+                n=n,
+                c=c,
+            )
+            img, comp_vjp = render(comp)
+            images[name] = img
+            components[name] = comp
+            bb_state.append((name, comp, comp_vjp, k_c, c_lum, frac, scale))
+        total = np.zeros(shape)
+        for image in images.values():
+            total += image
+        result = _Forward(v, images, total, None, components, arm_points)
+        if not with_gradient:
+            return result
+        index = self.index
+
+        def backward(w: np.ndarray) -> np.ndarray:
+            grad = np.zeros(len(self.names))
+            g_light_d = 0.0
+            g_re_d = 0.0
+            for name, comp, comp_vjp, k_c, c_lum, frac, scale in bb_state:
+                g = comp_vjp(w)
+                dln = luminosity_factor_log_gradient(comp.re, comp.q, comp.n, c_lum, method=method)
+                g_int = g[5]
+                g_int_i = g_int * comp.intensity
+                grad[index("centre.mux")] += g[0]
+                grad[index("centre.muy")] += g[1]
+                grad[index(f"{name}.roll")] += g[2]
+                grad[index(f"{name}.q")] += g[4] - g_int_i * dln[1]
+                grad[index(f"{name}.n")] += g[6] - g_int_i * dln[2]
+                if name == "bar":
+                    grad[index("bar.c")] += g[7] - (g_int_i * dln[3] if c_lum == comp.c else 0.0)
+                g_re_c = g[3] - g_int_i * dln[0]
+                grad[index(f"{name}.scale")] += g_re_c * re_d
+                g_re_d += g_re_c * scale
+                g_lum = g_int / k_c
+                grad[index(f"{name}.frac")] += g_lum * light_d / (1.0 - frac) ** 2
+                g_light_d += g_lum * frac / (1.0 - frac)
+            grad[index("disk.L")] += g_light_d
+            profile_cot = {key: np.zeros(shape) for key in profiles}
+            for k, state in enumerate(arm_state):
+                if state is None:
+                    continue
+                falloff, arm_vjp, fitted = state
+                g, cot = arm_vjp(w, g_light_d)
+                grad[index(f"arm{k}.intensity")] += g[0]
+                grad[index(f"arm{k}.spread")] += g[1]
+                if fitted:
+                    for j, key in enumerate(("a", "phi_deg", "t_min", "t_max")):
+                        grad[index(f"arm{k}.{key}")] += g[2 + j]
+                    for j, key in enumerate(("mux", "muy", "roll", "q")):
+                        grad[index(f"disk.{key}")] += g[6 + j]
+                profile_cot[falloff] += cot
+            disk_cot = w + profile_cot[1.0] if 1.0 in profile_cot else w
+            g_disk = disk_vjp(disk_cot)
+            for falloff, (_, prof_vjp) in profiles.items():
+                if prof_vjp is None:
+                    continue
+                g_prof = prof_vjp(profile_cot[falloff])
+                g_prof[3] /= falloff  # re_profile = re_disk / falloff
+                g_disk = g_disk + g_prof
+            dln_d = luminosity_factor_log_gradient(re_d, q_d, n_d, c_d, method=method)
+            g_int_d = g_disk[5]
+            grad[index("disk.mux")] += g_disk[0]
+            grad[index("disk.muy")] += g_disk[1]
+            grad[index("disk.roll")] += g_disk[2]
+            grad[index("disk.re")] += g_disk[3] - g_int_d * disk.intensity * dln_d[0] + g_re_d
+            grad[index("disk.q")] += g_disk[4] - g_int_d * disk.intensity * dln_d[1]
+            grad[index("disk.L")] += g_int_d / k_d
+            return grad
+
+        result.backward = backward
+        return result
+
+    def render(self, x: np.ndarray, psf: np.ndarray | None = None) -> np.ndarray:
+        """The model image of a vector (PSF-convolved if ``psf`` is given)."""
+        total = self.forward(x).total
+        if psf is None:
+            return total
+        return PSFOperator(psf, self.shape, method=self.method)(total)
+
+    def to_model(self, x: np.ndarray) -> GalaxyModel:
+        """Restore a :class:`GalaxyModel` from a vector (spec §8.1 ``from_reparametrization``).
+
+        Intensities come from the luminosities; the bulge and bar take the shared centre. Arm
+        fits are re-expressed in the frame of the returned disk (the dpsi correction baked
+        in, spec §8.7 step 1), so rendering the model with its own disk roll reproduces the
+        arms that were fitted. In ``reference`` mode the bar intensity is restored with its
+        c although the fit rendered it without (the reference's inconsistency).
+        """
+        result = self.forward(x)
+        v = result.x
+        comps = dict(result.components)
+        if self.method == "reference" and "bar" in comps:
+            bar = comps["bar"]
+            rendered_k = luminosity_factor(bar.re, bar.q, bar.n, 2.0, method=self.method)
+            lum_bar = bar.intensity * rendered_k
+            k_c = luminosity_factor(bar.re, bar.q, bar.n, bar.c, method=self.method)
+            comps["bar"] = bar.with_parameters(intensity=lum_bar / k_c)
+        disk = comps["disk"]
+        dpsi = disk.roll - self.base_roll
+        sign = -1.0 if self.method == "corrected" else 1.0
+        arms = []
+        for k, arm in enumerate(self.template.arms):
+            fit = arm.fit
+            points = result.arm_points[k]
+            if fit is not None:
+                phi = v[f"arm{k}.phi_deg"]
+                tan_phi = math.tan(math.radians(phi))
+                fit = replace(
+                    fit,
+                    a=v[f"arm{k}.a"] * math.exp(-sign * dpsi * tan_phi),
+                    pitch_angle_deg=abs(phi),
+                    chirality=(1 if phi > 0 else -1) if phi != 0 else fit.chirality,
+                    t_min=v[f"arm{k}.t_min"] + sign * dpsi,
+                    t_max=v[f"arm{k}.t_max"] + sign * dpsi,
+                )
+            arms.append(
+                SpiralArm(
+                    points=points,
+                    intensity=v[f"arm{k}.intensity"],
+                    spread=v[f"arm{k}.spread"],
+                    falloff=arm.falloff,
+                    fit=fit,
+                )
+            )
+        return GalaxyModel(
+            disk=disk, bulge=comps.get("bulge"), bar=comps.get("bar"), arms=tuple(arms)
+        )
+
+
+def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.ndarray:
+    """Prior σ per vector entry from a model's component errors (spec §8.3).
+
+    Parameters
+    ----------
+    space
+        The parameter space.
+    model
+        The model whose ``errors`` give the widths (normally the aggregate); default: the
+        space's template.
+
+    Returns
+    -------
+    numpy.ndarray
+        σ per entry; ``inf`` means no prior. Missing errors count as unknown (``inf``).
+    """
+    model = space.template if model is None else model
+
+    def err(comp: SersicComponent | None, key: str) -> float:
+        if comp is None:
+            return math.inf
+        value = comp.errors.get(key)
+        return math.inf if value is None or math.isnan(value) else float(value)
+
+    disk = model.disk
+    widths: dict[str, float] = {}
+    for key in ("mux", "muy", "roll", "re"):
+        widths[f"disk.{key}"] = err(disk, key)
+    widths["disk.q"] = max(0.001, err(disk, "q"))
+    for name in ("bulge", "bar"):
+        comp = getattr(model, name)
+        if comp is None or disk is None:
+            continue
+        widths[f"{name}.roll"] = err(comp, "roll")
+        widths[f"{name}.q"] = max(0.001, err(comp, "q"))
+        rel = math.hypot(err(comp, "re") / comp.re, err(disk, "re") / disk.re)
+        widths[f"{name}.scale"] = comp.re / disk.re * rel
+    for key in ("mux", "muy"):
+        terms = [err(disk, key), err(model.bulge, key)]
+        finite = [t for t in terms if math.isfinite(t)]
+        widths[f"centre.{key}"] = math.sqrt(sum(t * t for t in finite)) if finite else math.inf
+    out = np.full(len(space), math.inf)
+    for i, name in enumerate(space.names):
+        part, key = name.split(".", 1)
+        if part.startswith("arm"):
+            out[i] = ARM_PRIOR_WIDTHS.get(key, math.inf)
+        else:
+            out[i] = widths.get(name, math.inf)
+    return out
+
+
+class FitObjective:
+    """Negative log-likelihood of the fit (spec §8.2), with its gradient.
+
+    ``NLL = (N/2)·ln 2π + ½·Σ r²`` over the pixel residuals ``r = (PSF ⊗ model − data)/σ``
+    of unmasked pixels and the prior residuals ``(x − x_prior)/σ_prior`` of every entry with a
+    finite width (N counts both). Call it as ``fun(x) -> (value, gradient)``, which is what
+    ``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=space.bounds())``
+    expects.
+
+    Parameters
+    ----------
+    space
+        The parameter space.
+    image
+        (H, W) data, fit-target units.
+    sigma
+        (H, W) 1σ per pixel, same units.
+    psf
+        (k, k) PSF with odd sides.
+    mask
+        (H, W) bool, True = excluded; None: every pixel counts.
+    prior_sigma
+        Width per vector entry (``inf``: no prior); None: no priors.
+    prior_mean
+        Centre per entry; None: ``space.x0``.
+    """
+
+    def __init__(
+        self,
+        space: ParameterSpace,
+        image: np.ndarray,
+        sigma: np.ndarray,
+        psf: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        prior_sigma: np.ndarray | None = None,
+        prior_mean: np.ndarray | None = None,
+    ) -> None:
+        self.space = space
+        shape = space.shape
+        image = np.asarray(image, dtype=np.float64)
+        if image.shape != shape:
+            raise ValueError(f"image shape {image.shape} differs from the space's {shape}")
+        use = np.ones(shape, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
+        sigma = np.asarray(sigma, dtype=np.float64)
+        if np.any(use & ~(sigma > 0)):
+            raise ValueError("sigma must be positive on every unmasked pixel")
+        self.data = image
+        self.inv_sigma = np.where(use, 1.0 / np.where(use, sigma, 1.0), 0.0)
+        self.psf = PSFOperator(psf, shape, method=space.method)
+        n_pix = int(use.sum())
+        widths = (
+            np.full(len(space), math.inf)
+            if prior_sigma is None
+            else np.asarray(prior_sigma, dtype=np.float64)
+        )
+        if widths.shape != (len(space),):
+            raise ValueError("prior_sigma needs one width per vector entry")
+        self.prior_mean = (
+            space.x0.copy() if prior_mean is None else np.asarray(prior_mean, dtype=np.float64)
+        )
+        self._has_prior = np.isfinite(widths)
+        self._inv_width = np.where(self._has_prior, 1.0 / widths, 0.0)
+        self.n_terms = n_pix + int(self._has_prior.sum())
+        self.constant = 0.5 * self.n_terms * math.log(2.0 * math.pi)
+
+    def model_image(self, x: np.ndarray) -> np.ndarray:
+        """PSF-convolved model of a vector."""
+        return self.psf(self.space.forward(x).total)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """(H, W) normalised pixel residuals; 0 on masked pixels."""
+        return (self.model_image(x) - self.data) * self.inv_sigma
+
+    def value(self, x: np.ndarray) -> float:
+        """NLL of a vector."""
+        r = self.residuals(x)
+        p = (np.asarray(x) - self.prior_mean) * self._inv_width
+        return float(self.constant + 0.5 * (np.vdot(r, r) + np.vdot(p, p)))
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """NLL of a vector and its gradient (analytic)."""
+        x = np.asarray(x, dtype=np.float64)
+        fwd = self.space.forward(x, with_gradient=True)
+        r = (self.psf(fwd.total) - self.data) * self.inv_sigma
+        p = (x - self.prior_mean) * self._inv_width
+        value = float(self.constant + 0.5 * (np.vdot(r, r) + np.vdot(p, p)))
+        assert fwd.backward is not None
+        grad = fwd.backward(self.psf.adjoint(r * self.inv_sigma))
+        grad += p * self._inv_width
+        return value, grad
+
+    __call__ = value_and_grad
