@@ -1,0 +1,429 @@
+"""Disk, bulge and bar aggregation by Jaccard-distance clustering (spec §5).
+
+For each component type the volunteers' shapes (ellipses for disk and bulge, boxes for the
+bar, sized as in spec §5.1) are compared pairwise with the Jaccard distance
+``1 − area(A∩B)/area(A∪B)``, clustered with DBSCAN, and the largest cluster is summarised by
+the shape that minimises the summed Jaccard distance to its members.
+
+Two methods (spec §13):
+
+``reference``
+    exact 64-gon polygons (shapely) for every distance; the optimiser starts from the
+    arithmetic mean of the members' parameters, roll included, and is L-BFGS-B with
+    finite-difference gradients, as published.
+``corrected``
+    the roll start is the circular mean with period π (spec §12.1 bug 8); distances come from
+    one shared raster grid so that all N² overlaps are a single matrix product, and the
+    optimiser is Nelder–Mead on an anti-aliased (continuous) objective, as spec §5.4 and §12.4
+    recommend. Distances agree with the exact ones to about 1e-2, far below the DBSCAN eps
+    values (0.3–0.48).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+from scipy.optimize import minimize
+from sklearn.cluster import DBSCAN
+
+from gzbcat.geometry import shape_area, shape_inside, shape_polygons
+from gzbcat.model import SersicComponent
+
+from .params import AggregationMethod, AggregationParams
+
+__all__ = [
+    "COMPONENT_BOUNDS",
+    "COMPONENT_SHAPES",
+    "aggregate_component",
+    "circular_mean",
+    "circular_std",
+    "jaccard_distance",
+    "jaccard_distance_matrix",
+    "largest_cluster",
+    "optimal_shape",
+    "shape_parameters",
+]
+
+logger = logging.getLogger(__name__)
+
+COMPONENT_SHAPES: dict[str, str] = {"disk": "ellipse", "bulge": "ellipse", "bar": "box"}
+"""The outline each component is compared with (spec §5.1)."""
+
+COMPONENT_BOUNDS: dict[str, tuple[float, float, float]] = {
+    "disk": (0.01, 0.25, 1.2),
+    "bulge": (0.0, 0.6, 1.2),
+    "bar": (0.0, 0.05, 0.5),
+}
+"""(Re lower bound, q lower bound, q upper bound) per component (spec §4.1, §5.4)."""
+
+_MAX_GRID_CELLS = 1 << 17
+"""Cap on the shared raster grid; only a far outlier drawing makes the grid reach it."""
+
+
+def shape_parameters(components: Sequence[SersicComponent]) -> np.ndarray:
+    """Return the (N, 5) array of ``(mux, muy, re, q, roll)`` of the components."""
+    return np.array([(c.mux, c.muy, c.re, c.q, c.roll) for c in components], dtype=np.float64)
+
+
+def jaccard_distance(
+    a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...], kind: str
+) -> float:
+    """Return the exact Jaccard distance of two shapes, with the reference's polygons (§5.2).
+
+    Parameters
+    ----------
+    a, b
+        ``(mux, muy, re, q, roll)`` of each shape.
+    kind
+        ``ellipse`` (disk, bulge: 64-gons) or ``box`` (bar).
+
+    Returns
+    -------
+    ``1 − area(A∩B)/area(A∪B)``, or 1 where the union has no area.
+    """
+    pa, pb = shape_polygons(a, kind)[0], shape_polygons(b, kind)[0]
+    union = shapely.area(shapely.union(pa, pb))
+    if union <= 0:
+        return 1.0
+    return float(1.0 - shapely.area(shapely.intersection(pa, pb)) / union)
+
+
+def _extent(params: np.ndarray) -> np.ndarray:
+    """Half-size of an axis-aligned square that surely holds each shape (box corners too)."""
+    return params[:, 2] * np.sqrt(1.0 + params[:, 3] ** 2)
+
+
+def _grid(
+    params: np.ndarray, kind: str, cells_per_shape: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Cell centres (x, y as flat arrays) and cell size of a grid that holds all the shapes.
+
+    The cell size makes the median shape cover about ``cells_per_shape`` cells, so that the
+    relative accuracy does not depend on the galaxy's size in pixels.
+    """
+    ext = _extent(params)
+    x0, x1 = np.min(params[:, 0] - ext), np.max(params[:, 0] + ext)
+    y0, y1 = np.min(params[:, 1] - ext), np.max(params[:, 1] + ext)
+    area = float(np.median(shape_area(params, kind)))
+    h = math.sqrt(max(area, 1e-12) / cells_per_shape)
+    h = max(h, math.sqrt((x1 - x0) * (y1 - y0) / _MAX_GRID_CELLS), 1e-9)
+    nx, ny = max(1, math.ceil((x1 - x0) / h)), max(1, math.ceil((y1 - y0) / h))
+    gx = x0 + h * (np.arange(nx) + 0.5)
+    gy = y0 + h * (np.arange(ny) + 0.5)
+    xx, yy = np.meshgrid(gx, gy)
+    return xx.ravel(), yy.ravel(), h
+
+
+def jaccard_distance_matrix(
+    shapes: np.ndarray | Sequence[SersicComponent],
+    kind: str,
+    *,
+    exact: bool = False,
+    cells_per_shape: int = 1500,
+) -> np.ndarray:
+    """Return the symmetric (N, N) matrix of pairwise Jaccard distances (spec §5.2).
+
+    Parameters
+    ----------
+    shapes
+        (N, 5) ``(mux, muy, re, q, roll)`` rows, or the components themselves.
+    kind
+        ``ellipse`` or ``box``.
+    exact
+        True: exact polygon overlaps with shapely (the reference; O(N²) boolean operations).
+        False: every shape is sampled on one shared grid and all overlaps come from one
+        matrix product of the flattened masks, about 50× faster and within ~1e-2.
+    cells_per_shape
+        Grid resolution for ``exact=False`` (see :class:`AggregationParams`).
+    """
+    params = _as_param_array(shapes)
+    n = len(params)
+    if n == 0:
+        return np.zeros((0, 0))
+    if exact:
+        polygons = shape_polygons(params, kind)
+        i, j = np.triu_indices(n, 1)
+        inter = shapely.area(shapely.intersection(polygons[i], polygons[j]))
+        union = shapely.area(shapely.union(polygons[i], polygons[j]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.where(union > 0, 1.0 - inter / union, 1.0)
+        out = np.zeros((n, n))
+        out[i, j] = d
+        out[j, i] = d
+        return out
+    x, y, _ = _grid(params, kind, cells_per_shape)
+    masks = shape_inside(params, kind, x, y).astype(np.float32)
+    inter = (masks @ masks.T).astype(np.float64)
+    area = np.diag(inter).copy()
+    union = area[:, None] + area[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(union > 0, 1.0 - inter / union, 1.0)
+    np.fill_diagonal(out, 0.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _as_param_array(shapes: np.ndarray | Sequence[SersicComponent]) -> np.ndarray:
+    if isinstance(shapes, np.ndarray):
+        return np.asarray(shapes, dtype=np.float64).reshape(-1, 5)
+    return shape_parameters(list(shapes)).reshape(-1, 5)
+
+
+def largest_cluster(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """Return the indices of the largest DBSCAN cluster of a precomputed distance matrix.
+
+    ``min_samples`` counts the point itself (scikit-learn's convention, spec §5.3). On a tie
+    the cluster with the lowest label wins, as the reference's ``idxmax`` did. Returns an
+    empty array when every point is noise.
+    """
+    if len(distances) == 0:
+        return np.zeros(0, dtype=np.intp)
+    labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
+    if not np.any(labels >= 0):
+        return np.zeros(0, dtype=np.intp)
+    best = int(np.argmax(np.bincount(labels[labels >= 0])))
+    return np.flatnonzero(labels == best)
+
+
+def circular_mean(angles: np.ndarray | Sequence[float], symmetry: int = 2) -> float:
+    """Return the mean direction of axial angles with ``symmetry``-fold symmetry, radians.
+
+    Angles are defined modulo ``2π/symmetry`` (π for a position angle); the result lies in
+    [0, 2π/symmetry).
+    """
+    x = symmetry * np.asarray(angles, dtype=np.float64)
+    mean = math.atan2(float(np.mean(np.sin(x))), float(np.mean(np.cos(x))))
+    return (mean % (2.0 * math.pi)) / symmetry
+
+
+def circular_std(angles: np.ndarray | Sequence[float], symmetry: int = 2) -> float:
+    """Return the sample std (ddof = 1) of axial angles about their circular mean, radians.
+
+    Each angle is moved by the multiple of ``2π/symmetry`` that brings it nearest the
+    circular mean, then the ordinary sample standard deviation is taken (spec §5.5,
+    ``circular_error(t, nsymm=2)``). NaN for fewer than two angles.
+    """
+    t = np.asarray(angles, dtype=np.float64)
+    if t.size < 2:
+        return math.nan
+    period = 2.0 * math.pi / symmetry
+    mu = circular_mean(t, symmetry)
+    moved = t - period * np.round((t - mu) / period)
+    return float(np.std(moved, ddof=1))
+
+
+def optimal_shape(
+    members: np.ndarray,
+    kind: str,
+    bounds: tuple[float, float, float],
+    *,
+    method: AggregationMethod = "corrected",
+    cells_per_shape: int = 1500,
+) -> np.ndarray:
+    """Return the shape ``(mux, muy, re, q, roll)`` minimising the summed Jaccard distance.
+
+    Parameters
+    ----------
+    members
+        (N, 5) shape parameters of the cluster members.
+    kind
+        ``ellipse`` or ``box``.
+    bounds
+        (Re lower bound, q lower bound, q upper bound) of the component (spec §5.4).
+    method
+        ``reference``: arithmetic-mean start, L-BFGS-B with finite differences on exact
+        polygons. ``corrected``: circular-mean roll start and Nelder–Mead on the rasterised,
+        anti-aliased objective (continuous in the parameters, so the simplex does not stall
+        on the flat steps of a binary raster).
+
+    Returns
+    -------
+    (5,) optimum, not yet sanitised (q may exceed 1, roll may leave [0, π)).
+    """
+    members = np.asarray(members, dtype=np.float64).reshape(-1, 5)
+    re_min, q_min, q_max = bounds
+    x0 = members.mean(axis=0)
+    if method == "reference":
+        polygons = shape_polygons(members, kind)
+
+        def exact_objective(p: np.ndarray) -> float:
+            candidate = shape_polygons(p, kind)[0]
+            inter = shapely.area(shapely.intersection(candidate, polygons))
+            union = shapely.area(shapely.union(candidate, polygons))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d = np.where(union > 0, 1.0 - inter / union, 1.0)
+            return float(d.sum())
+
+        result = minimize(
+            exact_objective,
+            x0,
+            method="L-BFGS-B",
+            bounds=[(None, None), (None, None), (re_min, None), (q_min, q_max), (None, None)],
+        )
+        return np.asarray(result.x, dtype=np.float64)
+
+    x0[4] = circular_mean(members[:, 4])
+    x0[3] = min(max(x0[3], q_min), q_max)
+    x0[2] = max(x0[2], re_min)
+    x, y, h = _grid(members, kind, cells_per_shape)
+    inside = shape_inside(members, kind, x, y)
+    member_area = inside.sum(axis=1) * h * h
+    # Only cells inside some member can add to an intersection; drop the rest.
+    keep = inside.any(axis=0)
+    x, y, masks = x[keep], y[keep], inside[:, keep].astype(np.float64)
+
+    # Grid coordinates relative to the start, so the objective's arithmetic stays small.
+    gx, gy = x - x0[0], y - x0[1]
+    inv_h = 1.0 / h
+    ellipse = kind == "ellipse"
+    area_factor = math.pi if ellipse else 4.0
+
+    def raster_objective(p: np.ndarray) -> float:
+        # Anti-aliased coverage of the candidate (as geometry.shape_coverage, inlined: this is
+        # the inner loop of the optimiser).
+        c, s = math.cos(p[4]), math.sin(p[4])
+        dx, dy = gx - (p[0] - x0[0]), gy - (p[1] - x0[1])
+        lx = c * dx + s * dy
+        ly = c * dy - s * dx
+        a, b = max(p[2] * p[3], 1e-12), max(p[2], 1e-12)
+        if ellipse:
+            # First-order signed distance F/|∇F| with F = (lx/a)² + (ly/b)² − 1.
+            ia2, ib2 = 1.0 / (a * a), 1.0 / (b * b)
+            f = lx * lx * ia2 + ly * ly * ib2 - 1.0
+            grad = 2.0 * np.sqrt(lx * lx * (ia2 * ia2) + ly * ly * (ib2 * ib2)) + 1e-300
+            dist = f / grad
+        else:
+            dist = np.maximum(np.abs(lx) - a, np.abs(ly) - b)
+        coverage = np.clip(0.5 - dist * inv_h, 0.0, 1.0)
+        inter = (masks @ coverage) * (h * h)
+        union = member_area + area_factor * a * b - inter
+        d = 1.0 - inter / np.maximum(union, 1e-300)
+        return float(d.sum())
+
+    # Work in units of a natural step per parameter, so one simplex tolerance fits all.
+    re0 = max(x0[2], 1e-6)
+    step = np.array([0.1 * re0, 0.1 * re0, 0.1 * re0, 0.05, 0.1])
+    lower = np.array([-np.inf, -np.inf, re_min, q_min, -np.inf])
+    upper = np.array([np.inf, np.inf, np.inf, q_max, np.inf])
+    z_lower, z_upper = (lower - x0) / step, (upper - x0) / step
+    simplex = np.vstack([np.zeros(5), np.eye(5)])
+    for k in range(5):  # step inwards where the start sits on an upper bound
+        if simplex[k + 1, k] > z_upper[k]:
+            simplex[k + 1, k] = -1.0
+    result = minimize(
+        lambda z: raster_objective(x0 + z * step),
+        np.zeros(5),
+        method="Nelder-Mead",
+        bounds=list(zip(z_lower, z_upper, strict=True)),
+        options={
+            "initial_simplex": simplex,
+            "xatol": 1e-2,
+            "fatol": 1e-4 * len(members),
+            "maxfev": 2000,
+        },
+    )
+    return x0 + np.asarray(result.x) * step
+
+
+def _sanitise(params: np.ndarray, bounds: tuple[float, float, float]) -> np.ndarray:
+    """Fold q > 1, clip Re and q to their bounds, wrap roll into [0, π) (spec §4.1)."""
+    mux, muy, re, q, roll = (float(v) for v in params)
+    if q > 1:
+        re, q, roll = re * q, 1.0 / q, roll + math.pi / 2
+    re_min, q_min, q_max = bounds
+    re = max(re, re_min)
+    q = min(max(q, q_min), q_max)
+    return np.array([mux, muy, re, q, roll % math.pi])
+
+
+def aggregate_component(
+    components: Sequence[SersicComponent | None],
+    name: str,
+    *,
+    params: AggregationParams | None = None,
+    method: AggregationMethod = "corrected",
+) -> tuple[SersicComponent | None, list[int]]:
+    """Cluster one component type across volunteers and build the aggregate (spec §5.3–5.5).
+
+    Parameters
+    ----------
+    components
+        One entry per volunteer model: that volunteer's component, or None if not drawn.
+    name
+        ``disk``, ``bulge`` or ``bar``: picks the outline, DBSCAN eps, bounds and placeholder.
+    params
+        Aggregation parameters (defaults: spec values).
+    method
+        ``corrected`` or ``reference`` (see the module docstring).
+
+    Returns
+    -------
+    component
+        The aggregate component with placeholder I, n, c (spec §5.4) and ``errors``: sample
+        std (ddof = 1) of mux, muy, re, q over the members, the two-fold circular std of roll,
+        and +inf for I, n and c (unconstrained, spec §5.5); None if no cluster formed.
+    members
+        Indices into ``components`` of the members of the largest cluster (sorted).
+    """
+    params = params or AggregationParams()
+    kind = COMPONENT_SHAPES[name]
+    present = [i for i, c in enumerate(components) if c is not None]
+    if len(present) < params.component_min_samples:
+        return None, []
+    drawn = [components[i] for i in present]
+    shapes = shape_parameters(drawn)  # type: ignore[arg-type]
+    distances = jaccard_distance_matrix(
+        shapes,
+        kind,
+        exact=method == "reference",
+        # Clustering only needs to place distances either side of eps (0.3–0.48): a third of
+        # the optimiser's resolution is ample.
+        cells_per_shape=max(100, params.jaccard_cells_per_shape // 3),
+    )
+    cluster = largest_cluster(distances, params.eps_for(name), params.component_min_samples)
+    if cluster.size == 0:
+        return None, []
+    members = [present[i] for i in cluster]
+    bounds = COMPONENT_BOUNDS[name]
+    best = _sanitise(
+        optimal_shape(
+            shapes[cluster],
+            kind,
+            bounds,
+            method=method,
+            cells_per_shape=params.jaccard_cells_per_shape,
+        ),
+        bounds,
+    )
+    member_values = shapes[cluster]
+
+    def std(values: np.ndarray) -> float:
+        return float(np.std(values, ddof=1)) if len(values) > 1 else math.inf
+
+    roll_std = circular_std(member_values[:, 4])
+    errors = {
+        "mux": std(member_values[:, 0]),
+        "muy": std(member_values[:, 1]),
+        "re": std(member_values[:, 2]),
+        "q": std(member_values[:, 3]),
+        "roll": roll_std if math.isfinite(roll_std) else math.inf,
+        "intensity": math.inf,
+        "n": math.inf,
+        "c": math.inf,
+    }
+    component = SersicComponent(
+        mux=float(best[0]),
+        muy=float(best[1]),
+        re=float(best[2]),
+        q=float(best[3]),
+        roll=float(best[4]),
+        intensity=params.intensity_for(name),
+        n=1.0,
+        c=2.0,
+        errors=errors,
+    )
+    logger.debug("%s: %d drawn, %d in the largest cluster", name, len(present), len(members))
+    return component, members

@@ -1,0 +1,643 @@
+"""Spiral-arm aggregation: poly-line clustering and log-spiral fits (spec §6).
+
+Volunteers' arm poly-lines are filtered (§6.1), cut around the disk centre (§6.2), clustered
+with DBSCAN on a symmetric mean-squared point-to-poly-line distance (§6.4–6.5), and each
+cluster is fitted with a log spiral ``ln R = c0 + c1·θ`` in the plane of the aggregate disk
+(§6.6) after outlier cleaning, unwrapping and radial weighting. Near-duplicate arms are then
+merged and refitted (§6.7).
+
+Methods (spec §12.1, §13):
+
+``reference``
+    the published behaviour: the fit uses the raw poly-lines (equalised ones only after a
+    merge, bug 6), arms are merged with the reference's greedy pair grouping (bug 7), and
+    coordinates are divided element-wise by the image shape ``(H, W)`` so x is scaled by the
+    height and y by the width, with ``a = exp(c0)·H`` (bug 18).
+``corrected``
+    equalised poly-lines feed every fit, merging is union–find (transitive, one group per
+    arm), the poly-line metric divides x by W and y by H (§6.3), and deprojection uses the
+    single length ``sqrt(W·H)`` so that it stays a similarity transform on non-square images
+    (an anisotropic scale would distort the angles the pitch is read from); ``a`` is in that
+    same length. Both are identical to the reference on square images.
+
+In both methods the pitch-angle error is read from the slope's posterior variance, as the
+reference pipeline's ``sigma_pa`` does; the reference's separate ``Arm.get_error`` helper,
+which read the intercept (bug 5), is not part of the output. Repeated consecutive vertices are
+dropped before the metric in both methods (a zero-length segment made the reference's metric
+NaN, §6.4).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.spatial.distance import cdist
+from sklearn.cluster import DBSCAN
+from sklearn.linear_model import BayesianRidge
+from sklearn.neighbors import LocalOutlierFactor
+
+from gzbcat.geometry import deproject, reproject
+from gzbcat.model import LogSpiralFit, SersicComponent, SpiralArm
+
+from .params import AggregationMethod, AggregationParams
+
+__all__ = [
+    "ArmFit",
+    "aggregate_arms",
+    "directed_distance_matrix",
+    "drop_repeated_vertices",
+    "equalise_polylines",
+    "fit_arm",
+    "grouped_lof_inliers",
+    "merge_groups",
+    "point_weights",
+    "polyline_distance",
+    "polyline_distance_matrix",
+    "split_at_centre",
+    "unwrap_grouped",
+    "usable_arm",
+]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_ELEMENTS = 1 << 16
+"""Point × segment block size of the vectorised metric (fits in a CPU's L2 cache)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Poly-line metric (§6.4)
+
+
+def drop_repeated_vertices(points: np.ndarray) -> np.ndarray:
+    """Remove consecutive duplicate vertices, whose zero-length segments make the metric NaN."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) < 2:
+        return points
+    keep = np.ones(len(points), dtype=bool)
+    keep[1:] = np.any(np.diff(points, axis=0) != 0, axis=1)
+    return points[keep]
+
+
+def _min_sq_distance_to_lines(points: np.ndarray, lines: Sequence[np.ndarray]) -> np.ndarray:
+    """Squared distance from each point to each poly-line's nearest segment, (P, K).
+
+    All segments of all lines are handled at once; a block of points is compared with every
+    segment through two small matrix products (|p−v|² and (p−v)·(w−v) expanded), then the
+    minimum is taken per line with ``minimum.reduceat``.
+    """
+    starts = np.concatenate([line[:-1] for line in lines])
+    ends = np.concatenate([line[1:] for line in lines])
+    n_segments = np.array([len(line) - 1 for line in lines])
+    if np.any(n_segments < 1):
+        raise ValueError("every poly-line needs at least two distinct vertices")
+    offsets = np.concatenate(([0], np.cumsum(n_segments)[:-1]))
+    origin = starts.mean(axis=0)
+    v = starts - origin
+    e = ends - starts
+    length_sq = np.einsum("ij,ij->i", e, e)
+    inv_length_sq = np.where(length_sq > 0, 1.0 / np.where(length_sq > 0, length_sq, 1.0), 0.0)
+    ve = np.einsum("ij,ij->i", v, e)
+    vv = np.einsum("ij,ij->i", v, v)
+    p_all = np.asarray(points, dtype=np.float64) - origin
+    out = np.empty((len(p_all), len(lines)))
+    chunk = max(1, _CHUNK_ELEMENTS // len(starts))
+    for lo in range(0, len(p_all), chunk):
+        p = p_all[lo : lo + chunk]
+        pe = p @ e.T - ve  # (p − v)·e
+        t = np.minimum(np.maximum(pe * inv_length_sq, 0.0), 1.0)
+        pv_sq = np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * (p @ v.T) + vv
+        # |p − (v + t e)|² = |p − v|² − 2t (p − v)·e + t² |e|²
+        d2 = pv_sq - t * (2.0 * pe - t * length_sq)
+        out[lo : lo + chunk] = np.minimum.reduceat(d2, offsets, axis=1)
+    return np.maximum(out, 0.0)
+
+
+def directed_distance_matrix(lines: Sequence[np.ndarray]) -> np.ndarray:
+    """Return ``D[i, j]``: mean over line i's vertices of the squared distance to line j.
+
+    This is the one-way term of spec §6.4, for all pairs at once.
+    """
+    lines = [np.asarray(line, dtype=np.float64).reshape(-1, 2) for line in lines]
+    if not lines:
+        return np.zeros((0, 0))
+    points = np.concatenate(lines)
+    counts = np.array([len(line) for line in lines])
+    per_point = _min_sq_distance_to_lines(points, lines)
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return np.add.reduceat(per_point, offsets, axis=0) / counts[:, None]
+
+
+def polyline_distance_matrix(lines: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the symmetric matrix ``D(A, B) + D(B, A)`` of spec §6.4 for all pairs.
+
+    Parameters
+    ----------
+    lines
+        K poly-lines, each (n_k, 2), without repeated consecutive vertices (see
+        :func:`drop_repeated_vertices`), in whatever units the caller normalised them to.
+    """
+    directed = directed_distance_matrix(lines)
+    out = directed + directed.T
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def polyline_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Return ``D(a, b) + D(b, a)``: the symmetric poly-line distance of spec §6.4."""
+    return float(polyline_distance_matrix([a, b])[0, 1])
+
+
+# --------------------------------------------------------------------------------------------
+# Arm preparation (§6.1–6.2) and the per-cluster fit (§6.6)
+
+
+def usable_arm(points: np.ndarray, min_points: int) -> bool:
+    """Whether a drawn arm is kept: at least ``min_points`` points and a simple line (§6.1)."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return len(points) >= min_points and bool(shapely.is_simple(shapely.linestrings(points)))
+
+
+def split_at_centre(points: np.ndarray, centre: np.ndarray, radius_px: float) -> list[np.ndarray]:
+    """Cut out the points within ``radius_px`` of the centre, splitting the arm there (§6.2).
+
+    Pieces with fewer than two points are dropped.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    near = np.hypot(*(points - centre).T) < radius_px
+    if not near.any():
+        return [points]
+    pieces, start = [], 0
+    for cut in np.flatnonzero(near):
+        pieces.append(points[start:cut])
+        start = cut + 1
+    pieces.append(points[start:])
+    return [piece for piece in pieces if len(piece) > 1]
+
+
+def equalise_polylines(lines: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Resample each poly-line at ``N_max`` points equally spaced along its length (§6.6.1).
+
+    ``N_max`` is the largest point count among the lines; resampling is linear in the
+    chord-length parameter, like the reference's ``splprep(k=1, s=0)``.
+    """
+    n_max = max(len(line) for line in lines)
+    u_new = np.linspace(0.0, 1.0, n_max)
+    out = []
+    for line in lines:
+        chord = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))))
+        u = chord / chord[-1] if chord[-1] > 0 else np.linspace(0.0, 1.0, len(line))
+        out.append(
+            np.column_stack((np.interp(u_new, u, line[:, 0]), np.interp(u_new, u, line[:, 1])))
+        )
+    return out
+
+
+def grouped_lof_inliers(
+    coords: np.ndarray, groups: np.ndarray, n_neighbors: int, *, use_sklearn: bool = False
+) -> np.ndarray:
+    """Flag outlying points with a leave-one-group-out local outlier factor (§6.6.3).
+
+    The coordinates are standardised per axis; for each poly-line (group) a novelty LOF is
+    fitted on the points of the *other* poly-lines and scores this one's points. A point is an
+    inlier where its LOF ≤ 1.5 (scikit-learn's ``contamination='auto'`` offset, prediction +1).
+    ``n_neighbors`` is capped at the training size − 1, as scikit-learn itself would do.
+
+    By default the k-nearest-neighbour lists of all points are sorted once and every
+    leave-one-group-out fit is read from them with array operations; this reproduces
+    scikit-learn's ``LocalOutlierFactor(novelty=True)`` (up to the order of exactly tied
+    neighbours) about 20× faster than refitting it per group. ``use_sklearn=True`` refits
+    scikit-learn's estimator per group instead, as the reference did.
+    """
+    std = coords.std(axis=0)
+    z = (coords - coords.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    labels = np.unique(groups)
+    inliers = np.ones(len(coords), dtype=bool)
+    if use_sklearn:
+        for g in labels:
+            in_group = groups == g
+            train = z[~in_group]
+            if len(train) < 2:
+                continue
+            lof = LocalOutlierFactor(
+                n_neighbors=min(n_neighbors, len(train) - 1), contamination="auto", novelty=True
+            ).fit(train)
+            inliers[in_group] = lof.predict(z[in_group]) == 1
+        return inliers
+
+    n = len(z)
+    sizes = np.array([np.count_nonzero(groups == g) for g in labels])
+    # Enough sorted neighbours that, after removing one group and the point itself, at least
+    # n_neighbors remain.
+    n_sorted = min(n, n_neighbors + int(sizes.max()) + 1)
+    dist = cdist(z, z)
+    if n_sorted < n:
+        nearest = np.argpartition(dist, n_sorted - 1, axis=1)[:, :n_sorted]
+    else:
+        nearest = np.tile(np.arange(n), (n, 1))
+    order = np.argsort(np.take_along_axis(dist, nearest, axis=1), axis=1, kind="stable")
+    nearest = np.take_along_axis(nearest, order, axis=1)
+    nearest_dist = np.take_along_axis(dist, nearest, axis=1)
+    nearest_group = groups[nearest]
+    rows = np.arange(n)[:, None]
+    for g in labels:
+        in_group = groups == g
+        n_train = n - int(np.count_nonzero(in_group))
+        if n_train < 2:
+            continue
+        k = min(n_neighbors, n_train - 1)
+        valid = (nearest_group != g) & (nearest != rows)
+        # The first k valid neighbours of every row, in order (each row has at least k).
+        take = valid & (np.cumsum(valid, axis=1) <= k)
+        nb = nearest[take].reshape(n, k)
+        nb_dist = nearest_dist[take].reshape(n, k)
+        k_distance = nb_dist[:, -1]  # meaningful for training points only
+        train = ~in_group
+        train_index = np.full(n, -1)
+        train_index[train] = np.arange(n_train)
+        # Local reachability density of the training points, within the training set.
+        reach = np.maximum(nb_dist[train], k_distance[nb[train]])
+        lrd = 1.0 / (reach.mean(axis=1) + 1e-10)
+        lrd_all = np.zeros(n)
+        lrd_all[train] = lrd
+        # Scores of this group's points against the training set.
+        q_nb, q_dist = nb[in_group], nb_dist[in_group]
+        q_reach = np.maximum(q_dist, k_distance[q_nb])
+        q_lrd = 1.0 / (q_reach.mean(axis=1) + 1e-10)
+        lof = lrd_all[q_nb].mean(axis=1) / q_lrd
+        inliers[in_group] = lof <= 1.5
+    return inliers
+
+
+def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Unwrap polar angles per poly-line and shift each by 2π to join the earlier ones (§6.6.5).
+
+    Each group is ``np.unwrap``-ed along its own order. The first is kept; every later group
+    takes the shift in {−2π, 0, +2π} that puts its (θ, R·2π/max R) points closest (the smaller
+    one-way metric) to the segment joining the earlier groups' points of least and greatest θ.
+    """
+    out = np.array(theta, dtype=np.float64, copy=True)
+    shifts = np.array([-2.0 * math.pi, 0.0, 2.0 * math.pi])
+    r_scale = 2.0 * math.pi / np.max(r)
+    for i, g in enumerate(np.unique(groups)):
+        in_group = groups == g
+        t_g = np.unwrap(out[in_group])
+        if i == 0:
+            out[in_group] = t_g
+            continue
+        earlier = groups < g
+        t_prev, r_prev = out[earlier], r[earlier]
+        ends = [int(np.argmin(t_prev)), int(np.argmax(t_prev))]
+        ref = np.column_stack((t_prev[ends], r_prev[ends] * r_scale))
+        base = np.column_stack((t_g, r[in_group] * r_scale))
+        scores = [_min_directed_to_segment(base + np.array([shift, 0.0]), ref) for shift in shifts]
+        out[in_group] = t_g + shifts[int(np.argmin(scores))]
+    return out
+
+
+def _sq_distance_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Squared distance of each point to a poly-line (zero-length segments allowed)."""
+    v, w = line[:-1], line[1:]
+    e = w - v
+    length_sq = np.einsum("ij,ij->i", e, e)
+    pv = points[:, None, :] - v[None, :, :]
+    t = np.einsum("pij,ij->pi", pv, e) / np.where(length_sq > 0, length_sq, 1.0)
+    t = np.clip(t, 0.0, 1.0)
+    d = pv - t[..., None] * e[None, :, :]
+    return np.einsum("pij,pij->pi", d, d).min(axis=1)
+
+
+def _min_directed_to_segment(points: np.ndarray, segment: np.ndarray) -> float:
+    """``min(D(points, segment), D(segment, points))`` for a 2-point reference (§6.6.5).
+
+    A one-point poly-line counts as a degenerate segment, so the unwrap never sees NaN.
+    """
+    line = points if len(points) > 1 else np.vstack((points, points))
+    forward = float(_sq_distance_to_polyline(points, segment).mean())
+    backward = float(_sq_distance_to_polyline(segment, line).mean())
+    return min(forward, backward)
+
+
+def point_weights(r: np.ndarray, groups: np.ndarray, bar_length: float = 0.0) -> np.ndarray:
+    """Weight points by R² times the share of poly-lines that reach their radius (§6.6.7).
+
+    100 radius values span [min R, max R]; bin i (i < 99) counts the groups whose radial range
+    overlaps [r_i, r_{i+1}], the last bin counts 0, the counts are normalised to sum 1 and
+    interpolated linearly. Points inside ``bar_length`` get 0, and the weights are divided by
+    their mean.
+    """
+    r_bins = np.linspace(r.min(), r.max(), 100)
+    labels = np.unique(groups)
+    r_lo = np.array([r[groups == g].min() for g in labels])
+    r_hi = np.array([r[groups == g].max() for g in labels])
+    counts = np.zeros(100)
+    counts[:-1] = np.sum(
+        (r_hi[None, :] >= r_bins[:-1, None]) & (r_lo[None, :] <= r_bins[1:, None]), axis=1
+    )
+    total = counts.sum()
+    density = np.interp(r, r_bins, counts / total) if total > 0 else np.ones_like(r)
+    w = r**2 * density
+    w[r < bar_length] = 0.0
+    mean = w.mean()
+    return w / mean if mean > 0 else np.ones_like(r)
+
+
+@dataclass(frozen=True, eq=False)
+class ArmFit:
+    """One fitted arm cluster (spec §6.6.9).
+
+    Attributes
+    ----------
+    fit
+        The log-spiral parameters in the disk plane (``a`` in pixels).
+    polyline
+        (M, 2) the fitted log spiral reprojected onto the image, pixels.
+    lines
+        The cluster's equalised poly-lines (pixels), what a merge refits from.
+    owners
+        Per poly-line, the index of the volunteer model it came from.
+    flagged_bad
+        True where the fit's R² is below the threshold (§6.6.8).
+    """
+
+    fit: LogSpiralFit
+    polyline: np.ndarray
+    lines: tuple[np.ndarray, ...]
+    owners: tuple[int, ...]
+    flagged_bad: bool
+
+
+def _scales(
+    image_shape: tuple[int, int], method: AggregationMethod
+) -> tuple[np.ndarray, np.ndarray | float, float]:
+    """(metric scale per axis, deprojection scale, scale of ``a``) for the method (§12.1 #18)."""
+    height, width = float(image_shape[0]), float(image_shape[1])
+    if method == "reference":
+        shape = np.array([height, width])
+        return shape, shape, height
+    length = math.sqrt(height * width)
+    return np.array([width, height]), length, length
+
+
+def fit_arm(
+    lines: Sequence[np.ndarray],
+    owners: Sequence[int],
+    disk: SersicComponent,
+    image_shape: tuple[int, int],
+    *,
+    params: AggregationParams | None = None,
+    method: AggregationMethod = "corrected",
+    fit_lines: Sequence[np.ndarray] | None = None,
+) -> ArmFit:
+    """Fit one cluster of drawn poly-lines with a log spiral in the disk plane (§6.6).
+
+    Parameters
+    ----------
+    lines
+        The cluster's poly-lines, image pixels.
+    owners
+        Per poly-line, the index of the volunteer model it came from.
+    disk
+        The aggregate disk; its centre, roll and q deproject the points.
+    image_shape
+        (H, W) of the cutout, pixels.
+    params, method
+        Aggregation parameters and method (see the module docstring).
+    fit_lines
+        Override the poly-lines that form the point cloud (the reference fits raw lines on
+        the first pass); by default the equalised ones in ``corrected`` mode and ``lines``
+        themselves in ``reference`` mode.
+
+    Returns
+    -------
+    The fit, its reprojected poly-line and the cluster's equalised lines.
+    """
+    params = params or AggregationParams()
+    lines = [np.asarray(line, dtype=np.float64).reshape(-1, 2) for line in lines]
+    equalised = equalise_polylines(lines)
+    if fit_lines is None:
+        fit_lines = equalised if method == "corrected" else lines
+    coords = np.concatenate(fit_lines)
+    groups = np.concatenate([np.full(len(line), g) for g, line in enumerate(fit_lines)])
+    inliers = grouped_lof_inliers(coords, groups, params.lof_n_neighbors)
+    if np.count_nonzero(inliers) < 3:  # nothing left to fit: keep every point instead
+        inliers[:] = True
+
+    _, fit_scale, a_scale = _scales(image_shape, method)
+    centre = np.array([disk.mux, disk.muy])
+    # The reference divides bar_length by image_size[0]; with isotropic scaling it is one length.
+    bar_length = params.bar_length_px / (a_scale if method == "reference" else float(fit_scale))
+    face_on = deproject(coords, centre, disk.roll, disk.q, fit_scale)
+    r_all = np.hypot(face_on[:, 0], face_on[:, 1])
+    t_all = unwrap_grouped(np.arctan2(face_on[:, 1], face_on[:, 0]), r_all, groups)
+    r, t, g = r_all[inliers], t_all[inliers], groups[inliers]
+
+    weights = point_weights(r, g, bar_length)
+    design = np.column_stack((np.ones_like(t), t))
+    ridge = BayesianRidge(
+        max_iter=params.ridge_max_iter,
+        tol=params.ridge_tol,
+        alpha_1=params.ridge_alpha_1,
+        alpha_2=params.ridge_alpha_2,
+        lambda_1=params.ridge_lambda_1,
+        lambda_2=params.ridge_lambda_2,
+        fit_intercept=False,
+    ).fit(design, np.log(r), sample_weight=weights)
+    c0, c1 = (float(v) for v in ridge.coef_)
+    predicted = np.exp(design @ ridge.coef_)
+    ss_tot = float(np.sum((r - r.mean()) ** 2))
+    r_squared = 1.0 - float(np.sum((r - predicted) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+
+    t_predict = np.linspace(np.percentile(t, 1), np.percentile(t, 99), params.n_arm_samples)
+    r_predict = np.exp(c0 + c1 * t_predict)
+    beyond_bar = r_predict > bar_length
+    t_predict, r_predict = t_predict[beyond_bar], r_predict[beyond_bar]
+    face_on_curve = np.column_stack((r_predict * np.cos(t_predict), r_predict * np.sin(t_predict)))
+    polyline = reproject(face_on_curve, centre, disk.roll, disk.q, fit_scale)
+    length_px = float(np.sum(np.hypot(*np.diff(polyline, axis=0).T))) if len(polyline) > 1 else 0.0
+
+    sigma_c1 = math.sqrt(max(float(ridge.sigma_[1, 1]), 0.0))
+    fit = LogSpiralFit(
+        a=math.exp(c0) * a_scale,
+        pitch_angle_deg=abs(math.degrees(math.atan(c1))),
+        chirality=1 if c1 >= 0 else -1,
+        t_min=float(t_predict.min()) if t_predict.size else math.nan,
+        t_max=float(t_predict.max()) if t_predict.size else math.nan,
+        pitch_angle_err_deg=math.degrees(sigma_c1 / (1.0 + c1 * c1)),
+        length_px=length_px,
+        r_squared=r_squared,
+        n_members=len(set(owners)),
+    )
+    return ArmFit(
+        fit=fit,
+        polyline=polyline,
+        lines=tuple(equalised),
+        owners=tuple(int(o) for o in owners),
+        flagged_bad=r_squared < params.min_r_squared,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Merging (§6.7) and the whole pipeline
+
+
+def merge_groups(close: np.ndarray, method: AggregationMethod = "corrected") -> list[list[int]]:
+    """Group arms from a boolean "should merge" matrix (§6.7).
+
+    ``corrected``: connected components (union–find), so merges are transitive and each arm
+    is in exactly one group. ``reference``: the published greedy grouping, which walks the
+    pairs in order, starts a new group for a pair that touches no group yet and otherwise adds
+    it to *every* group it touches (an arm can end up in two groups; transitive merges can be
+    missed); arms in no pair stay alone.
+    """
+    n = len(close)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if close[i, j]]
+    if method == "reference":
+        groups: list[set[int]] = []
+        for pair in pairs:
+            touching = [grp for grp in groups if grp & set(pair)]
+            if not touching:
+                groups.append(set(pair))
+                continue
+            for grp in touching:
+                grp.update(pair)
+        paired = {k for pair in pairs for k in pair}
+        return [sorted(grp) for grp in groups] + [[k] for k in range(n) if k not in paired]
+    parent = list(range(n))
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for i, j in pairs:
+        parent[find(i)] = find(j)
+    components: dict[int, list[int]] = {}
+    for k in range(n):
+        components.setdefault(find(k), []).append(k)
+    return sorted(components.values())
+
+
+def aggregate_arms(
+    arms: Sequence[tuple[np.ndarray, int]],
+    disk: SersicComponent,
+    image_shape: tuple[int, int],
+    *,
+    params: AggregationParams | None = None,
+    method: AggregationMethod = "corrected",
+) -> list[tuple[SpiralArm, list[int]]]:
+    """Aggregate volunteers' drawn arms into fitted log-spiral arms (spec §6).
+
+    Parameters
+    ----------
+    arms
+        ``(points, owner)`` per drawn arm: (N, 2) image-frame pixels and the index of the
+        volunteer model that drew it.
+    disk
+        The aggregate disk (deprojection centre, roll and axis ratio).
+    image_shape
+        (H, W) of the cutout, pixels.
+    params, method
+        Aggregation parameters and method (see the module docstring).
+
+    Returns
+    -------
+    One ``(SpiralArm, member owners)`` per kept arm: the arm's points are the fitted log
+    spiral on the image, with placeholder intensity and spread (§6.9) and its
+    :class:`LogSpiralFit`; the owners are the sorted volunteer-model indices that contributed.
+    """
+    params = params or AggregationParams()
+    centre = np.array([disk.mux, disk.muy])
+    lines: list[np.ndarray] = []
+    owners: list[int] = []
+    for points, owner in arms:
+        if not usable_arm(points, params.min_arm_points):
+            continue
+        for raw_piece in split_at_centre(points, centre, params.centre_split_radius_px):
+            piece = drop_repeated_vertices(raw_piece)
+            if len(piece) > 1:
+                lines.append(piece)
+                owners.append(int(owner))
+    if len(lines) < params.spiral_min_samples:
+        return []
+    metric_scale, _, _ = _scales(image_shape, method)
+    distances = polyline_distance_matrix([line / metric_scale for line in lines])
+    labels = DBSCAN(
+        eps=params.spiral_eps,
+        min_samples=params.spiral_min_samples,
+        metric="precomputed",
+        algorithm="brute",
+    ).fit_predict(distances)
+
+    fits = []
+    for label in range(int(labels.max()) + 1):
+        idx = np.flatnonzero(labels == label)
+        fits.append(
+            fit_arm(
+                [lines[i] for i in idx],
+                [owners[i] for i in idx],
+                disk,
+                image_shape,
+                params=params,
+                method=method,
+            )
+        )
+    fits = [f for f in fits if not f.flagged_bad]
+    fits = _merge(fits, disk, image_shape, params, method)
+    fits = [f for f in fits if not f.flagged_bad]
+    return [
+        (
+            SpiralArm(
+                points=f.polyline,
+                intensity=params.arm_intensity,
+                spread=params.arm_spread_px,
+                falloff=1.0,
+                fit=f.fit,
+            ),
+            sorted(set(f.owners)),
+        )
+        for f in fits
+    ]
+
+
+def _merge(
+    fits: list[ArmFit],
+    disk: SersicComponent,
+    image_shape: tuple[int, int],
+    params: AggregationParams,
+    method: AggregationMethod,
+) -> list[ArmFit]:
+    """Merge fitted arms whose curves nearly coincide, refitting each merged group (§6.7)."""
+    if len(fits) < 2:
+        return fits
+    metric_scale, _, _ = _scales(image_shape, method)
+    curves = [drop_repeated_vertices(f.polyline / metric_scale) for f in fits]
+    directed = directed_distance_matrix(curves)
+    close = np.minimum(directed, directed.T) <= params.merge_distance
+    np.fill_diagonal(close, False)
+    merged = []
+    for group in merge_groups(close, method):
+        if len(group) == 1:
+            merged.append(fits[group[0]])
+            continue
+        member_lines = [line for k in group for line in fits[k].lines]
+        member_owners = [o for k in group for o in fits[k].owners]
+        merged.append(
+            fit_arm(
+                member_lines,
+                member_owners,
+                disk,
+                image_shape,
+                params=params,
+                method=method,
+                # The reference fits the members' lines as they are (each equalised to its own
+                # cluster's length); corrected re-equalises them all to one length.
+                fit_lines=member_lines if method == "reference" else None,
+            )
+        )
+    return merged
