@@ -202,6 +202,144 @@ def ingest_classifications_command(
     _print_summary(f"Ingested classifications from {export}", summary)
 
 
+def _run_stage_command(
+    ctx: typer.Context,
+    name: str,
+    *,
+    method: str,
+    workers: int,
+    subjects: list[int] | None,
+    limit: int | None,
+    force: bool,
+    retry_failed: bool,
+) -> None:
+    from gzbcat.stages.registry import STAGES
+    from gzbcat.stages.runner import run_stage
+
+    if method not in ("corrected", "reference"):
+        raise _fail(f"--method must be corrected or reference, not {method!r}")
+    if workers < 1:
+        raise _fail("--workers must be at least 1")
+    entry = STAGES[name]
+    engine = _engine(ctx)
+    try:
+        with _progress(name) as advance:
+            summary = run_stage(
+                engine,
+                entry.stage,
+                entry.make_params(method),
+                workers=workers,
+                subjects=subjects or None,
+                limit=limit,
+                force=force,
+                retry_failed=retry_failed,
+                progress=advance,
+            )
+    except KeyboardInterrupt:
+        typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
+        raise typer.Exit(130) from None
+    times = sorted(summary.compute_seconds)
+    median = f", median compute {times[len(times) // 2]:.3f} s" if times else ""
+    typer.echo(
+        f"{name}: {summary.done} done, {summary.failed} failed"
+        f"{f', {summary.lost} taken over' if summary.lost else ''} "
+        f"({summary.due} were due) in {summary.seconds:.1f} s{median}"
+    )
+    for subject_id, error in summary.failures[:10]:
+        typer.echo(f"  failed subject {subject_id}: {error}")
+
+
+WorkersOption = Annotated[
+    int, typer.Option("--workers", help="Processes computing units in parallel.")
+]
+SubjectsOption = Annotated[
+    list[int] | None,
+    typer.Option("--subjects", help="Only these subject ids (repeat the option)."),
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="Run at most this many units, then stop.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Redo units that are done and up to date.")
+]
+RetryOption = Annotated[
+    bool, typer.Option("--retry-failed", help="Retry units that failed with the same inputs.")
+]
+MethodOption = Annotated[str, typer.Option("--method", help=METHOD_HELP)]
+
+
+@app.command("aggregate")
+def aggregate_command(
+    ctx: typer.Context,
+    method: MethodOption = "corrected",
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Cluster each subject's volunteer drawings into an aggregate model (resumable)."""
+    _run_stage_command(
+        ctx,
+        "aggregate",
+        method=method,
+        workers=workers,
+        subjects=subjects,
+        limit=limit,
+        force=force,
+        retry_failed=retry_failed,
+    )
+
+
+@app.command("best-individual")
+def best_individual_command(
+    ctx: typer.Context,
+    method: MethodOption = "corrected",
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Pick each subject's volunteer model that fits the image best (resumable)."""
+    _run_stage_command(
+        ctx,
+        "best-individual",
+        method=method,
+        workers=workers,
+        subjects=subjects,
+        limit=limit,
+        force=force,
+        retry_failed=retry_failed,
+    )
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    method: MethodOption = "corrected",
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Run every stage in order (each resumable; done units are skipped)."""
+    from gzbcat.stages.registry import STAGES
+
+    for name in STAGES:
+        _run_stage_command(
+            ctx,
+            name,
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+        )
+
+
 def format_status(counts: dict[str, Any]) -> str:
     """The status counts as a short, readable block."""
 

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+_WRITE_OPTION = "gzbcat_write_transaction"
 
 
 class SchemaError(RuntimeError):
@@ -66,13 +67,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN")
+        # A transaction that will write takes the write lock up front (IMMEDIATE): a read
+        # transaction that later tries to write fails at once (SQLITE_BUSY, no waiting) if
+        # another process wrote meanwhile.
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
-    factory = sessionmaker(engine, expire_on_commit=False)
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    ``write`` declares that the transaction will write: on SQLite it then starts with the
+    write lock held (``BEGIN IMMEDIATE``), waiting up to the busy timeout for other writers,
+    which is what makes several processes safe on one file. PostgreSQL ignores it.
+    """
+    bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
+    factory = sessionmaker(bind, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
 

@@ -1,0 +1,1 @@
+"""Stages: the only code that both computes (via the science core) and touches the database."""

@@ -117,7 +117,7 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def _start_run(engine: Engine, stage: str, params: dict[str, Any]) -> int:
     text = json.dumps(params, sort_keys=True, default=str)
-    with session_scope(engine) as session:
+    with session_scope(engine, write=True) as session:
         run = schema.Run(
             stage=stage,
             params=text,
@@ -131,7 +131,7 @@ def _start_run(engine: Engine, stage: str, params: dict[str, Any]) -> int:
 
 
 def _finish_run(engine: Engine, run_id: int) -> None:
-    with session_scope(engine) as session:
+    with session_scope(engine, write=True) as session:
         session.execute(
             update(schema.Run)
             .where(schema.Run.run_id == run_id)
@@ -163,7 +163,7 @@ def _record_problem(
 
 def _forget_problems(engine: Engine, source: str, source_file: Path) -> None:
     """Problems are re-found by every ingest of a file: keep only the latest ingest's."""
-    with session_scope(engine) as session:
+    with session_scope(engine, write=True) as session:
         session.execute(
             delete(schema.IngestError).where(
                 schema.IngestError.source == source,
@@ -414,7 +414,7 @@ def ingest_subjects(
     run_id = _start_run(engine, "ingest-subjects", {"export": str(export), "files": str(files_dir)})
     _forget_problems(engine, summary.source, export)
     for batch in _batched(read_subject_export(export), SUBJECT_BATCH):
-        with session_scope(engine) as session:
+        with session_scope(engine, write=True) as session:
             _ingest_subject_batch(session, batch, export, files_dir, summary, run_id)
         if progress:
             progress(len(batch))
@@ -537,7 +537,7 @@ def ingest_fitting_metadata(
     files = _metadata_files(paths)
     run_id = _start_run(engine, "ingest-fitting-metadata", {"files": [str(f) for f in files]})
     for batch in _batched(files, SUBJECT_BATCH):
-        with session_scope(engine) as session:
+        with session_scope(engine, write=True) as session:
             for path in batch:
                 summary.rows_read += 1
                 session.execute(
@@ -736,7 +736,7 @@ def ingest_classifications(
     with session_scope(engine) as session:
         frames = _frames(session)
     for batch, parsed in _parsed_batches(export, filters, frames, method, parse_processes):
-        with session_scope(engine) as session:
+        with session_scope(engine, write=True) as session:
             _ingest_classification_batch(session, batch, parsed, export, method, summary, run_id)
         if progress:
             progress(len(batch))

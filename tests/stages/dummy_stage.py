@@ -1,0 +1,92 @@
+"""A stage for testing the runner: every compute appends a line to a marker file.
+
+Run as ``python -m tests.stages.dummy_stage URL MARKER SLEEP_SECONDS WORKERS`` to drain the
+queue from another process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from gzbcat.db import schema
+from gzbcat.db.engine import make_engine
+from gzbcat.stages.runner import Stage, StoreContext, run_stage
+
+
+@dataclass(frozen=True)
+class DummyParams:
+    marker: str
+    sleep_seconds: float = 0.0
+    fail_subjects: tuple[int, ...] = ()
+    version: int = 1
+
+
+def inputs(session: Session, subjects: Sequence[int] | None) -> dict[int, str]:
+    query = select(schema.Subject.subject_id, schema.Subject.redshift)
+    if subjects is not None:
+        query = query.where(schema.Subject.subject_id.in_(list(subjects)))
+    return {sid: f"z={redshift}" for sid, redshift in session.execute(query)}
+
+
+def load(session: Session, subject_id: int) -> int:
+    return subject_id
+
+
+def compute(subject_id: int, params: DummyParams) -> float:
+    time.sleep(params.sleep_seconds)
+    if subject_id in params.fail_subjects:
+        raise ValueError(f"subject {subject_id} is cursed")
+    fd = os.open(params.marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{subject_id}\n".encode())
+    finally:
+        os.close(fd)
+    return subject_id / 1000
+
+
+def store(session: Session, subject_id: int, outputs: float, context: StoreContext) -> None:
+    session.execute(
+        delete(schema.Model).where(
+            schema.Model.subject_id == subject_id, schema.Model.kind == "aggregate"
+        )
+    )
+    model = schema.Model(subject_id=subject_id, kind="aggregate", run_id=context.run_id)
+    session.add(model)
+    session.flush()
+    session.add(
+        schema.Component(
+            model_id=model.model_id,
+            component="disk",
+            mux=outputs,
+            muy=0.0,
+            roll=0.0,
+            re=1.0,
+            q=1.0,
+            intensity=1.0,
+            n=1.0,
+            c=2.0,
+        )
+    )
+
+
+STAGE = Stage(name="dummy", inputs=inputs, load=load, compute=compute, store=store)
+
+
+if __name__ == "__main__":
+    url, marker, sleep_seconds, workers = sys.argv[1:5]
+    engine = make_engine(url)
+    run_stage(
+        engine,
+        STAGE,
+        DummyParams(marker=marker, sleep_seconds=float(sleep_seconds)),
+        workers=int(workers),
+        lease_seconds=60,
+    )
+    engine.dispose()
