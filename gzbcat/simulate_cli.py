@@ -1,0 +1,82 @@
+"""The ``gzbcat simulate`` command: a thin Typer wrapper over :func:`gzbcat.simulate.simulate`.
+
+It lives apart from ``gzbcat/cli.py`` so that the simulator can be developed and tested on
+its own; the main CLI adds it with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def simulate_command(
+    outdir: Annotated[
+        Path,
+        typer.Argument(help="Folder to write the synthetic export into (created if needed)."),
+    ],
+    galaxies: Annotated[int, typer.Option(help="Number of simulated subjects.", min=0)] = 12,
+    volunteers: Annotated[
+        int, typer.Option(help="Classifications per subject, each by another volunteer.", min=0)
+    ] = 30,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives byte-identical files.")
+    ] = 0,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            help="Galaxy Builder folder whose real subjects lend image sizes, PSFs, masks and "
+            "noise levels. Default: ../shared/data/galaxy-builder when present.",
+            file_okay=False,
+        ),
+    ] = None,
+    builtin: Annotated[
+        bool,
+        typer.Option(
+            "--builtin",
+            help="Ignore real subjects: built-in Moffat PSF and 100–140 px images.",
+        ),
+    ] = False,
+) -> None:
+    """Write a synthetic sample with known truth, in Zooniverse's export format."""
+    from gzbcat.simulate import simulate
+
+    started = time.perf_counter()
+    try:
+        summary = simulate(
+            outdir,
+            galaxies=galaxies,
+            volunteers=volunteers,
+            seed=seed,
+            like=like,
+            real_subjects=not builtin,
+        )
+    except (ValueError, OSError) as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+    seconds = time.perf_counter() - started
+    counts = summary.n_components
+    typer.echo(f"simulated {len(summary.subject_ids)} galaxies into {summary.outdir}")
+    typer.echo(
+        f"  truth: {counts['disk']} disks, {counts['bulge']} bulges, {counts['bar']} bars, "
+        f"{counts['arms']} arms"
+    )
+    typer.echo(
+        f"  classifications: {summary.n_classifications} "
+        f"({summary.n_empty} empty, {summary.n_malformed} malformed on purpose)"
+    )
+    typer.echo(f"  images: {summary.image_source}")
+    typer.echo(
+        "  files: subjects.csv, classifications.csv, truth.json, subjects/, fitting-metadata/"
+    )
+    typer.echo(f"  {seconds:.1f} s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to ``app`` (the main CLI calls this)."""
+    app.command("simulate")(simulate_command)
