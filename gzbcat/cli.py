@@ -212,6 +212,7 @@ def _run_stage_command(
     limit: int | None,
     force: bool,
     retry_failed: bool,
+    params: Any = None,
 ) -> None:
     from gzbcat.stages.registry import STAGES
     from gzbcat.stages.runner import run_stage
@@ -227,7 +228,7 @@ def _run_stage_command(
             summary = run_stage(
                 engine,
                 entry.stage,
-                entry.make_params(method),
+                params if params is not None else entry.make_params(method),
                 workers=workers,
                 subjects=subjects or None,
                 limit=limit,
@@ -312,6 +313,48 @@ def best_individual_command(
         force=force,
         retry_failed=retry_failed,
     )
+
+
+@app.command("tune")
+def tune_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Option("--source", help="Which models to tune: aggregate, best_individual or both."),
+    ] = "both",
+    method: MethodOption = "corrected",
+    max_iterations: Annotated[
+        int | None,
+        typer.Option("--max-iterations", help="L-BFGS-B iterations of the full stage.", min=1),
+    ] = None,
+    starts: Annotated[
+        int, typer.Option("--starts", help="Starts per fit (K − 1 jittered); best kept.", min=1)
+    ] = 1,
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Fit aggregate and/or best-individual models to their images (resumable)."""
+    from gzbcat.stages.registry import tune_params
+    from gzbcat.stages.tune import SOURCES
+
+    chosen = list(SOURCES) if source == "both" else [source]
+    if any(s not in SOURCES for s in chosen):
+        raise _fail(f"--source must be aggregate, best_individual or both, not {source!r}")
+    for name in chosen:
+        _run_stage_command(
+            ctx,
+            f"tune-{name.replace('_', '-')}",
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+            params=tune_params(name, method, max_iterations=max_iterations, starts=starts),
+        )
 
 
 @app.command("run")

@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gzbcat.aggregation import AggregationParams, aggregate
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples
-from gzbcat.db.rows import ARM_COLUMNS, COMPONENT_COLUMNS, arm_tuples, component_tuples
 from gzbcat.model import GalaxyModel
 from gzbcat.stages.loaders import hash_groups, load_models
 from gzbcat.stages.runner import Stage, StoreContext
+from gzbcat.stages.writers import replace_model
 
-__all__ = ["STAGE", "AggregateInputs", "AggregateOutputs", "AggregateParams", "store_model"]
+__all__ = ["STAGE", "AggregateInputs", "AggregateOutputs", "AggregateParams"]
 
 
 @dataclass(frozen=True)
@@ -123,43 +123,10 @@ def compute(inputs: AggregateInputs, params: AggregateParams) -> AggregateOutput
     return AggregateOutputs(model=result.model, members=members)
 
 
-def store_model(
-    session: Session,
-    subject_id: int,
-    model: GalaxyModel,
-    *,
-    kind: str,
-    method: str,
-    run_id: int | None,
-    classification_id: int | None = None,
-    source_model_id: int | None = None,
-) -> int:
-    """Replace the subject's model of ``kind`` with ``model``; return the new model id."""
-    session.execute(
-        delete(schema.Model).where(schema.Model.subject_id == subject_id, schema.Model.kind == kind)
-    )
-    row = schema.Model(
-        subject_id=subject_id,
-        kind=kind,
-        method=method,
-        run_id=run_id,
-        classification_id=classification_id,
-        source_model_id=source_model_id,
-    )
-    session.add(row)
-    session.flush()
-    model_id = int(row.model_id)
-    insert_tuples(
-        session, schema.Component.__table__, COMPONENT_COLUMNS, component_tuples(model_id, model)
-    )
-    insert_tuples(session, schema.Arm.__table__, ARM_COLUMNS, arm_tuples(model_id, model))
-    return model_id
-
-
 def store(
     session: Session, subject_id: int, outputs: AggregateOutputs, context: StoreContext
 ) -> None:
-    model_id = store_model(
+    model_id = replace_model(
         session,
         subject_id,
         outputs.model,

@@ -17,9 +17,9 @@ from gzbcat.aggregation.best_individual import best_individual
 from gzbcat.db import schema
 from gzbcat.db.rows import load_subject_image
 from gzbcat.model import GalaxyModel, SubjectImage
-from gzbcat.stages.aggregate import store_model
 from gzbcat.stages.loaders import hash_groups, load_models, model_ids_by_subject
 from gzbcat.stages.runner import Stage, StoreContext
+from gzbcat.stages.writers import replace_model
 
 __all__ = ["STAGE", "BestIndividualParams"]
 
@@ -96,7 +96,7 @@ def compute(inputs: BestIndividualInputs, params: BestIndividualParams) -> BestI
 def store(
     session: Session, subject_id: int, outputs: BestIndividualOutputs, context: StoreContext
 ) -> None:
-    store_model(
+    replace_model(
         session,
         subject_id,
         outputs.model,
