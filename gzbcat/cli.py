@@ -470,7 +470,7 @@ def demo(
     galaxies: Annotated[int, typer.Option(help="Simulated subjects.", min=1)] = 12,
     volunteers: Annotated[int, typer.Option(help="Classifications per subject.", min=1)] = 30,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
-    workers: Annotated[int, typer.Option(help="Processes per stage.", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="Processes per stage.", min=1)] = 2,
 ) -> None:
     """Simulate a sample, run every stage on it into SQLite, and compare with the truth."""
     from gzbcat.demo import DemoError, run_demo
@@ -489,15 +489,36 @@ def demo(
         typer.echo(f"  {stage.stage}: {stage.done} done, {stage.failed} failed{median}")
     typer.secho("\nTruth against results", bold=True)
     typer.echo(_format_comparison(result.comparison))
+    catalogue = result.catalogue
+    if catalogue is not None:
+        from gzbcat.catalogue.query import format_result
+
+        typer.secho("\nCatalogue", bold=True)
+        if catalogue.imported is not None and catalogue.crossmatched is not None:
+            typer.echo(
+                f"  imported {catalogue.imported.table} ({catalogue.imported.n_rows} rows); "
+                f"cross-matched {catalogue.crossmatched.n_matched} of "
+                f"{catalogue.crossmatched.n_subjects} subjects within "
+                f"{catalogue.crossmatched.radius_arcsec:g}″"
+            )
+        exported = catalogue.exported
+        typer.echo(
+            f"  exported {exported.n_rows} rows × {exported.n_columns} columns to {exported.path}"
+        )
+        if catalogue.query is not None and catalogue.query_file is not None:
+            typer.echo(f"  gzbcat query {catalogue.query_file}:")
+            typer.echo(format_result(catalogue.query, "table"))
     typer.secho(f"\nStatus of {result.db_url}", bold=True)
     typer.echo(format_status(result.status))
     typer.echo(f"\nDone in {result.seconds:.1f} s. Explore: gzbcat --db {result.db_url} status")
 
 
 def _register_extensions() -> None:
+    from gzbcat.catalogue.commands import register as register_catalogue
     from gzbcat.simulate_cli import register as register_simulate
 
     register_simulate(app)
+    register_catalogue(app)
 
 
 _register_extensions()

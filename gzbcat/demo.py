@@ -19,9 +19,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from gzbcat.catalogue.demo import CatalogueDemoResult, run_catalogue_demo
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine, session_scope, upgrade
 from gzbcat.model import GalaxyModel
+from gzbcat.settings import shared_data_dir
 from gzbcat.simulate import simulate
 from gzbcat.stages.ingest import (
     IngestSummary,
@@ -49,6 +51,7 @@ class DemoResult:
     stages: list[RunSummary] = field(default_factory=list)
     comparison: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
+    catalogue: CatalogueDemoResult | None = None
     seconds: float = 0.0
 
 
@@ -115,9 +118,10 @@ def run_demo(
     galaxies: int = 12,
     volunteers: int = 30,
     seed: int = 0,
-    workers: int = 1,
+    workers: int = 2,
+    output_dir: Path = Path("demo-output"),
 ) -> DemoResult:
-    """simulate → init → ingest → every stage → comparison with the truth → status."""
+    """simulate → init → ingest → every stage → truth comparison → catalogue → status."""
     started = time.perf_counter()
     url = make_url(db_url)
     if url.get_backend_name() != "sqlite" or not url.database:
@@ -126,6 +130,7 @@ def run_demo(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     sample = Path(tempfile.mkdtemp(prefix="gzbcat-demo-"))
+    output_dir.mkdir(parents=True, exist_ok=True)
     simulate(sample, galaxies=galaxies, volunteers=volunteers, seed=seed)
     engine = make_engine(db_url)
     upgrade(engine)
@@ -154,6 +159,7 @@ def run_demo(
         )
     truth = json.loads((sample / "truth.json").read_text())
     result.comparison = compare_with_truth(engine, truth)
+    result.catalogue = run_catalogue_demo(engine, output_dir, shared_data_dir())
     result.status = status(engine)
     engine.dispose()
     result.seconds = time.perf_counter() - started

@@ -1,0 +1,389 @@
+"""The catalogue's columns: one list that the view, the export and the documentation share.
+
+Every column of the ``catalogue`` view is one :class:`CatalogueColumn` here, with its name,
+unit, meaning, the SQL expression that computes it and the NumPy type it is exported as. The
+view SQL (:mod:`gzbcat.catalogue.view`), the astropy table of an export
+(:mod:`gzbcat.catalogue.export`) and ``docs/catalogue.md`` are all generated from
+:data:`CATALOGUE_COLUMNS`, so the three cannot drift apart; tests check that the migrated view
+and the committed documentation still equal what this list generates.
+
+The expressions refer to the table aliases of the view's ``FROM`` clause
+(:data:`gzbcat.catalogue.view.FROM_CLAUSE`): ``s`` (subjects), ``p`` (the models picked per
+subject), and per model family ``disk``/``bulge``/``bar`` (components), ``fit`` (fits),
+``arm_stats`` (arm counts and combined pitch angle) and ``arm0`` … ``arm3`` (arms), the last
+four sets with a ``bi_`` prefix for the best-individual family.
+
+Run ``python -m gzbcat.catalogue.columns > docs/catalogue.md`` to regenerate the documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CATALOGUE_COLUMNS",
+    "COMPONENTS",
+    "COMPONENT_PARAMETERS",
+    "FAMILIES",
+    "N_ARM_COLUMNS",
+    "CatalogueColumn",
+    "column_names",
+    "markdown",
+]
+
+N_ARM_COLUMNS = 4
+"""Per-arm columns are given for arms 0 … 3 (``arms.arm_index``); ``n_arms`` counts them all."""
+
+COMPONENTS = ("disk", "bulge", "bar")
+
+COMPONENT_PARAMETERS: tuple[tuple[str, str | None, str], ...] = (
+    ("mux", "pix", "centre column in the image frame (x; pixel centres at integers)"),
+    ("muy", "pix", "centre row in the image frame (y; origin at the first pixel's centre)"),
+    ("roll", "rad", "major-axis position angle in the image frame, in [0, π)"),
+    ("re", "pix", "effective (half-light) radius along the major axis"),
+    ("q", None, "axis ratio, minor / major, in (0, 1]"),
+    ("intensity", None, "surface brightness at re, in the units of the subject image per pixel"),
+    ("n", None, "Sérsic index"),
+    ("c", None, "boxiness of the isophotes (2 = ellipse)"),
+)
+"""(parameter, unit, meaning) of every component column, in the order of ``components``."""
+
+FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("", "aggregate", "the tuned aggregate model"),
+    ("bi_", "best_individual", "the tuned best-individual model"),
+)
+"""(column prefix, kind of the model the tuned model started from, words for the docs)."""
+
+
+@dataclass(frozen=True)
+class CatalogueColumn:
+    """One column of the ``catalogue`` view and of every export.
+
+    Attributes
+    ----------
+    name
+        Column name, snake_case, with the unit in the name where DESIGN §6 asks for it.
+    unit
+        Astropy unit string, or None for dimensionless quantities, ids, counts and flags.
+    description
+        One sentence: what the value is and where it comes from (shown in the docs and
+        written into FITS and ECSV headers).
+    sql
+        The SQL expression computing it in the view, valid on SQLite and PostgreSQL.
+    dtype
+        NumPy type of the exported column: ``int64`` for ids and counts (exact 64-bit
+        ids), ``int16`` for flags (0/1) and chirality (+1/−1), else ``float64``.
+    """
+
+    name: str
+    unit: str | None
+    description: str
+    sql: str
+    dtype: str = "float64"
+
+
+def _subject_columns() -> list[CatalogueColumn]:
+    return [
+        CatalogueColumn("subject_id", None, "Zooniverse subject id", "s.subject_id", "int64"),
+        CatalogueColumn(
+            "subject_set_id", None, "Zooniverse subject set", "s.subject_set_id", "int64"
+        ),
+        CatalogueColumn("dr7objid", None, "SDSS DR7 objid", "s.dr7objid", "int64"),
+        CatalogueColumn("nsa_id", None, "NASA-Sloan Atlas id (NSAID)", "s.nsa_id", "int64"),
+        CatalogueColumn(
+            "ra_deg", "deg", "J2000 right ascension, from the subject metadata", "s.ra_deg"
+        ),
+        CatalogueColumn(
+            "dec_deg", "deg", "J2000 declination, from the subject metadata", "s.dec_deg"
+        ),
+        CatalogueColumn("redshift", None, "redshift, from the subject metadata", "s.redshift"),
+        CatalogueColumn(
+            "petrosian_radius_arcsec",
+            "arcsec",
+            "SDSS r-band Petrosian radius, from the subject metadata",
+            "s.petrosian_radius_arcsec",
+        ),
+        CatalogueColumn(
+            "n_classifications",
+            None,
+            "volunteer classifications of this subject in the database (any parse status)",
+            "(SELECT COUNT(*) FROM classifications AS c\n"
+            "        WHERE c.subject_id = s.subject_id)",
+            "int64",
+        ),
+    ]
+
+
+def _family_columns(prefix: str, source_kind: str, words: str) -> list[CatalogueColumn]:
+    """The columns of one model family (aggregate, or best individual with ``bi_``)."""
+    source = source_kind.replace("_", "-")
+    article = "an" if source[0] in "aeiou" else "a"
+    columns = [
+        CatalogueColumn(
+            f"{prefix}tuned_model_id",
+            None,
+            f"models.model_id of {words} (the newest tuned model started from {article} "
+            f"{source} model); NULL until the subject is tuned",
+            f"p.{prefix}tuned_model_id",
+            "int64",
+        ),
+        CatalogueColumn(
+            f"{prefix}source_model_id",
+            None,
+            f"models.model_id of the {source} model it started from (without a tuned model: "
+            f"the newest {source} model); the arm columns describe this model",
+            f"p.{prefix}source_model_id",
+            "int64",
+        ),
+    ]
+    for component in COMPONENTS:
+        for parameter, unit, meaning in COMPONENT_PARAMETERS:
+            alias = f"{prefix}{component}"
+            columns.append(
+                CatalogueColumn(
+                    f"{prefix}{component}_{parameter}",
+                    unit,
+                    f"{component} {meaning}; {words}",
+                    f"{alias}.{parameter}",
+                )
+            )
+            columns.append(
+                CatalogueColumn(
+                    f"{prefix}{component}_{parameter}_err",
+                    unit,
+                    f"1σ uncertainty of {prefix}{component}_{parameter} (NULL where unknown)",
+                    f"{alias}.{parameter}_err",
+                )
+            )
+    fit = f"{prefix}fit"
+    tuned = f"p.{prefix}tuned_model_id"
+    columns += [
+        CatalogueColumn(
+            f"{prefix}bulge_fraction",
+            None,
+            f"bulge share of the total flux of {words} (spec §8.8)",
+            f"{fit}.bulge_fraction",
+        ),
+        CatalogueColumn(
+            f"{prefix}bar_fraction",
+            None,
+            f"bar share of the total flux of {words} (spec §8.8)",
+            f"{fit}.bar_fraction",
+        ),
+        CatalogueColumn(
+            f"{prefix}spiral_fraction",
+            None,
+            f"spiral-arm share of the total flux of {words} (spec §8.8)",
+            f"{fit}.spiral_fraction",
+        ),
+        CatalogueColumn(
+            f"{prefix}flux",
+            "nmgy",
+            f"total r-band flux of {words}, nanomaggies (1 nmgy = 3.631 µJy; spec §8.8)",
+            f"{fit}.flux",
+        ),
+        CatalogueColumn(
+            f"{prefix}magnitude",
+            "mag",
+            f"Pogson r-band magnitude of {words}, 22.5 − 2.5 log10(flux / nmgy)",
+            f"{fit}.magnitude",
+        ),
+        CatalogueColumn(
+            f"{prefix}chi2_nu",
+            None,
+            f"reduced χ² of {words}: Σ((PSF⊗model − data)/σ)² / N_unmasked (spec §8.8)",
+            f"{fit}.chi2_nu",
+        ),
+        CatalogueColumn(
+            f"{prefix}fit_converged",
+            None,
+            f"1 if the optimiser of {words} reported convergence, 0 if not, NULL if unknown",
+            f"CASE WHEN {fit}.converged IS NULL THEN NULL\n"
+            f"        WHEN {fit}.converged THEN 1 ELSE 0 END",
+            "int16",
+        ),
+        CatalogueColumn(
+            f"{prefix}has_bulge",
+            None,
+            f"1 if {words} has a bulge, 0 if not, NULL without a tuned model",
+            f"CASE WHEN {tuned} IS NULL THEN NULL\n"
+            f"        WHEN {prefix}bulge.model_id IS NULL THEN 0 ELSE 1 END",
+            "int16",
+        ),
+        CatalogueColumn(
+            f"{prefix}has_bar",
+            None,
+            f"1 if {words} has a bar, 0 if not, NULL without a tuned model",
+            f"CASE WHEN {tuned} IS NULL THEN NULL\n"
+            f"        WHEN {prefix}bar.model_id IS NULL THEN 0 ELSE 1 END",
+            "int16",
+        ),
+        CatalogueColumn(
+            f"{prefix}n_arms",
+            None,
+            f"number of spiral arms of the {source} model (NULL without one)",
+            f"CASE WHEN p.{prefix}source_model_id IS NULL THEN NULL\n"
+            f"        ELSE COALESCE({prefix}arm_stats.n_arms, 0) END",
+            "int64",
+        ),
+        CatalogueColumn(
+            f"{prefix}pitch_angle_deg",
+            "deg",
+            f"length-weighted mean pitch angle (magnitude) of the arms of the {source} model, "
+            "Σ L_i·φ_i / Σ L_i (spec §6.8)",
+            f"{prefix}arm_stats.pitch_angle_deg",
+        ),
+        CatalogueColumn(
+            f"{prefix}pitch_angle_err_deg",
+            "deg",
+            f"1σ uncertainty of {prefix}pitch_angle_deg, sqrt(Σ L_i²·σ_i²) / Σ L_i "
+            "(spec §6.8; NULL if an arm lacks its error)",
+            f"{prefix}arm_stats.pitch_angle_err_deg",
+        ),
+    ]
+    for i in range(N_ARM_COLUMNS):
+        arm = f"{prefix}arm{i}"
+        columns += [
+            CatalogueColumn(
+                f"{prefix}pitch_angle_{i}_deg",
+                "deg",
+                f"pitch angle (magnitude) of arm {i} (arm_index {i}) of the {source} model",
+                f"{arm}.pitch_angle_deg",
+            ),
+            CatalogueColumn(
+                f"{prefix}pitch_angle_{i}_err_deg",
+                "deg",
+                f"1σ uncertainty of {prefix}pitch_angle_{i}_deg",
+                f"{arm}.pitch_angle_err_deg",
+            ),
+            CatalogueColumn(
+                f"{prefix}chirality_{i}",
+                None,
+                f"winding of arm {i} of the {source} model: +1 or −1, the sign of its "
+                "log-spiral slope (spec §6.6)",
+                f"{arm}.chirality",
+                "int16",
+            ),
+        ]
+    return columns
+
+
+CATALOGUE_COLUMNS: tuple[CatalogueColumn, ...] = tuple(
+    _subject_columns() + [column for family in FAMILIES for column in _family_columns(*family)]
+)
+"""Every column of the ``catalogue`` view, in view order."""
+
+
+def column_names() -> list[str]:
+    """The view's column names, in order."""
+    return [column.name for column in CATALOGUE_COLUMNS]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown() -> str:
+    """``docs/catalogue.md``: every column with its unit and meaning, plus how to use them."""
+    lines = [
+        "# The `catalogue` view and its exports",
+        "",
+        "<!-- Generated by `python -m gzbcat.catalogue.columns > docs/catalogue.md`;"
+        " do not edit by hand. -->",
+        "",
+        "`catalogue` is a database view with one row per subject. `gzbcat export OUT` writes",
+        "it to FITS, ECSV or CSV (by the extension of OUT) with the units and descriptions",
+        "below; FITS and ECSV headers also carry the gzbcat version (`GZBCVER`), the science",
+        "method of the models (`METHOD`) and the export date (`DATE`).",
+        "",
+        "Model columns come in two families: unprefixed for the tuned *aggregate* model, and",
+        "with a `bi_` prefix for the tuned *best-individual* model. The tuned model of a family",
+        "is the newest (highest `model_id`) model of kind `tuned` whose `source_model_id` is an",
+        "aggregate (best-individual) model; its component parameters and fit results are NULL",
+        "until the subject has been tuned. Arm columns describe the model the tuned model",
+        "started from (without a tuned model: the newest aggregate or best-individual model),",
+        "because tuning keeps the arms' shape. Positions and sizes are in the image frame of",
+        "DESIGN §6, in pixels of the subject image; angles are radians (`roll`) or degrees",
+        "(`*_deg`). Flags are 0/1 integers, NULL when unknown.",
+        "",
+        "| column | unit | meaning |",
+        "|---|---|---|",
+    ]
+    for column in CATALOGUE_COLUMNS:
+        lines.append(f"| `{column.name}` | {column.unit or ''} | {_cell(column.description)} |")
+    lines += [
+        "",
+        "## Units",
+        "",
+        "`pix`: pixels of the subject image (Galaxy Builder cutouts); `rad`, `deg`: angles;",
+        "`arcsec`: arcseconds on the sky; `nmgy`: nanomaggies (1 nmgy = 3.631 µJy; FITS has",
+        "no name for it, so FITS files state it in the column description instead of `TUNITn`);",
+        "`mag`: Pogson magnitudes with zero point 22.5.",
+        "",
+        "## Exports",
+        "",
+        "- FITS: a binary table; `TUNITn` units, `TCOMMn` descriptions, NULL as `TNULLn` for",
+        "  integers and NaN for floats.",
+        "- ECSV: units, descriptions and types in the YAML header; NULL as empty fields.",
+        "- CSV: a plain header of column names; NULL as empty fields. Units are on this page.",
+        "",
+        "Read them back with `astropy.table.Table.read(path)`.",
+        "",
+        "## Queries",
+        "",
+        "`gzbcat query SQL|FILE.sql [--format table|csv|json] [--param NAME=VALUE]` runs one",
+        "statement in a read-only transaction (PostgreSQL `SET TRANSACTION READ ONLY`, SQLite",
+        "`PRAGMA query_only`); a write attempt or a second statement fails with a message.",
+        "Parameters are `:name` in the SQL; values that read as integers or floats are passed",
+        "as numbers. `queries/` holds documented examples that run on both backends:",
+        "",
+        "- `pitch_angles_vs_hart2017.sql`: pitch angles against Hart et al. (2017) SpArcFiRe",
+        "  and GZ2 values, by `dr7objid`;",
+        "- `bulge_fraction_vs_stellar_mass.sql`: bulge and bar fractions against log stellar",
+        "  mass;",
+        "- `validation_pairs.sql`: the same galaxy in two subjects, with parameter differences;",
+        "- `failed_fits.sql`: failed stage units and unconverged fits.",
+        "",
+        "The first two need the Hart et al. (2017) table imported as `hart2017`:",
+        "",
+        "```",
+        "gzbcat import-table ../shared/data/external/hart2017-gz2-sparcfire.csv \\",
+        "    --name hart2017 --ra ra --dec dec --key dr7objid",
+        "gzbcat crossmatch hart2017 --radius 2arcsec",
+        "gzbcat query queries/pitch_angles_vs_hart2017.sql --format csv",
+        "gzbcat query 'SELECT subject_id FROM catalogue WHERE dr7objid = :id' \\",
+        "    --param id=587741421632356667",
+        "```",
+        "",
+        "## External tables",
+        "",
+        "`gzbcat import-table FILE --name NAME [--ra COL --dec COL] [--key COL …]` reads FITS,",
+        "VOTable, ECSV or CSV (by extension) with astropy into the table `ext_<NAME>`, registered",
+        "in `external_tables`; a re-import replaces it (and its cross-matches) in one",
+        "transaction, and a failed import changes nothing.",
+        "",
+        "- Column names are lower-cased, other characters than letters, digits and `_` become",
+        "  `_` (`NSAID` → `nsaid`, `logMstar` → `logmstar`); `row_index` (0-based row in the",
+        "  file) is added as the primary key.",
+        "- Integers become `BIGINT` and stay exact (`dr7objid` 587741421632356667 is never",
+        "  read through a float). A float column whose non-empty values are all whole numbers",
+        "  below 2³¹ (ids written as `417673.0`, like Hart's `NSAID`, `RUN`, `FIELD`) becomes",
+        "  `BIGINT` too, so joins on ids are exact; larger whole numbers (stellar masses such as",
+        "  `23059214000.0`) and the `--ra`/`--dec` columns stay floats.",
+        "- Empty cells, masked values and NaN become NULL. Sentinels are kept as they are:",
+        "  Hart's `psi_sparcfire = -999` means no measurement; queries use",
+        "  `NULLIF(psi_sparcfire, -999)`.",
+        "- Vector columns (several values per row) are skipped and reported.",
+        "- Key columns and (dec, ra) are indexed.",
+        "",
+        "`gzbcat crossmatch NAME --radius 2arcsec [--all]` matches every subject with a position",
+        "to the nearest row within the radius (`--all`: every row within it), both positions",
+        "J2000 degrees, and replaces the table's rows in `crossmatches`: `row_key` is the first",
+        "`--key` column's value as text (else `row_index`), `separation_arcsec` the separation.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
