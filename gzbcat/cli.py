@@ -434,25 +434,35 @@ def _format_comparison(rows: list[dict[str, Any]]) -> str:
         return ("y" if truth else "n") + "/" + ("—" if found is None else "y" if found else "n")
 
     lines = [
-        "subject    disk Re true/agg/best   centre  roll   bulge bar   arms  pitch true/agg",
-        "           (px)                    (px)    (deg)  t/agg t/agg t/agg (deg)",
+        "subject    disk Re true/agg/best/tuned   centre  roll   bulge bar   arms  "
+        "pitch true/agg  χ²_ν",
+        "           (px)                          (px)    (deg)  t/agg t/agg t/agg (deg)",
     ]
     for r in rows:
         lines.append(
             f"{r['subject_id']:<10} "
             f"{num(r['true_re'], '5.1f')}/{num(r.get('agg_re'), '5.1f')}/"
-            f"{num(r.get('bi_re'), '5.1f')}       "
+            f"{num(r.get('bi_re'), '5.1f')}/{num(r.get('tuned_re'), '5.1f')}       "
             f"{num(r.get('agg_centre_px'), '5.2f')}  {num(r.get('agg_roll_deg'), '5.1f')}  "
             f"{flag(r['has_bulge'], r.get('agg_bulge')):<5} "
             f"{flag(r['has_bar'], r.get('agg_bar')):<5} "
             f"{r['true_arms']}/{num(r.get('agg_arms'), 'd'):<3} "
-            f"{num(r['true_pitch'], '4.1f')}/{num(r.get('agg_pitch'), '4.1f')}"
+            f"{num(r['true_pitch'], '4.1f')}/{num(r.get('agg_pitch'), '4.1f')}       "
+            f"{num(r.get('tuned_chi2_nu'), '5.2f')}"
         )
     centre = [r["agg_centre_px"] for r in rows if r.get("agg_centre_px") is not None]
     roll = [r["agg_roll_deg"] for r in rows if r.get("agg_roll_deg") is not None]
     re_error = [
         abs(r["agg_re"] / r["true_re"] - 1) for r in rows if r.get("agg_re") and r["true_re"]
     ]
+    tuned_error = [
+        abs(r["tuned_re"] / r["true_re"] - 1) for r in rows if r.get("tuned_re") and r["true_re"]
+    ]
+    if tuned_error:
+        lines.append(
+            f"tuned disk Re vs truth (median over {len(tuned_error)}): "
+            f"{100 * sorted(tuned_error)[len(tuned_error) // 2]:.1f} %"
+        )
     if centre:
         lines.append(
             f"aggregate disk vs truth (median over {len(centre)}): centre "

@@ -71,16 +71,31 @@ def compare_with_truth(engine: Any, truth: dict[str, Any]) -> list[dict[str, Any
     rows = []
     with session_scope(engine) as session:
         found = session.execute(
-            select(schema.Model.subject_id, schema.Model.kind, schema.Model.model_id).where(
-                schema.Model.kind.in_(
-                    [schema.ModelKind.AGGREGATE, schema.ModelKind.BEST_INDIVIDUAL]
+            select(schema.Model.subject_id, schema.Model.kind, schema.Model.model_id)
+        ).all()
+        sources = dict(session.execute(select(schema.Model.model_id, schema.Model.kind)).all())
+        tuned_from = {
+            row.model_id: sources.get(row.source_model_id)
+            for row in session.execute(
+                select(schema.Model.model_id, schema.Model.source_model_id).where(
+                    schema.Model.kind == schema.ModelKind.TUNED
                 )
             )
-        ).all()
+        }
+        chi2_nu = dict(session.execute(select(schema.Fit.model_id, schema.Fit.chi2_nu)).all())
+        found = [
+            r
+            for r in found
+            if r.kind in (schema.ModelKind.AGGREGATE, schema.ModelKind.BEST_INDIVIDUAL)
+            or tuned_from.get(r.model_id) == schema.ModelKind.AGGREGATE
+        ]
         models = load_models(session, [r.model_id for r in found])
         by_subject: dict[int, dict[str, GalaxyModel]] = {}
+        tuned_ids: dict[int, int] = {}
         for subject_id, kind, model_id in found:
             by_subject.setdefault(subject_id, {})[kind] = models[model_id]
+            if kind == schema.ModelKind.TUNED:
+                tuned_ids[subject_id] = model_id
     for key, entry in truth["subjects"].items():
         subject_id = int(key)
         true_model = GalaxyModel.from_dict(entry["model"])
@@ -108,6 +123,10 @@ def compare_with_truth(engine: Any, truth: dict[str, Any]) -> list[dict[str, Any
         best = built.get(schema.ModelKind.BEST_INDIVIDUAL)
         if best is not None and best.disk is not None:
             row["bi_re"] = best.disk.re
+        tuned = built.get(schema.ModelKind.TUNED)
+        if tuned is not None and tuned.disk is not None:
+            row["tuned_re"] = tuned.disk.re
+            row["tuned_chi2_nu"] = chi2_nu.get(tuned_ids.get(subject_id))
         rows.append(row)
     return rows
 
