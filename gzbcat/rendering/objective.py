@@ -56,7 +56,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
-from gzbcat.rendering.psf import PSFOperator
+from gzbcat.rendering._perf import dot
+from gzbcat.rendering.psf import PSFOperator, psf_operator
 from gzbcat.rendering.render import default_oversample, render_components
 from gzbcat.rendering.sersic import (
     Method,
@@ -67,7 +68,7 @@ from gzbcat.rendering.sersic import (
     render_sersic,
     render_sersic_vjp,
 )
-from gzbcat.rendering.spiral import arm_image_vjp, log_spiral_points
+from gzbcat.rendering.spiral import arm_image_vjp, arm_ridges, log_spiral_points
 
 __all__ = ["FitObjective", "ParameterSpace", "prior_widths"]
 
@@ -308,16 +309,8 @@ class ParameterSpace:
         profiles: dict[float, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray] | None]] = {}
         arm_state = []
         arm_points = []
-        light_d = lum_d
+        arm_jacobians = []
         for k, arm in enumerate(tmpl.arms):
-            falloff = max(float(arm.falloff), 1e-5)
-            if method == "reference" or falloff == 1.0:
-                falloff = 1.0
-                profiles.setdefault(1.0, (disk_img, None))
-            elif falloff not in profiles:
-                prof_disk = disk.with_parameters(re=re_d / falloff)
-                profiles[falloff] = render(prof_disk)
-            intensity, spread = v[f"arm{k}.intensity"], v[f"arm{k}.spread"]
             if arm.fit is not None:
                 points, jac = log_spiral_points(
                     v[f"arm{k}.a"],
@@ -331,12 +324,29 @@ class ParameterSpace:
             else:
                 points, jac = arm.points, None
             arm_points.append(points)
-            if len(points) < 2 or spread <= 0:
+            arm_jacobians.append(jac)
+        drawable = [
+            (points, v[f"arm{k}.spread"]) if len(points) >= 2 and v[f"arm{k}.spread"] > 0 else None
+            for k, points in enumerate(arm_points)
+        ]
+        ridges = arm_ridges(drawable, shape)  # all arms' distances in one pass
+        light_d = lum_d
+        for k, arm in enumerate(tmpl.arms):
+            falloff = max(float(arm.falloff), 1e-5)
+            if method == "reference" or falloff == 1.0:
+                falloff = 1.0
+                profiles.setdefault(1.0, (disk_img, None))
+            elif falloff not in profiles:
+                prof_disk = disk.with_parameters(re=re_d / falloff)
+                profiles[falloff] = render(prof_disk)
+            intensity, spread = v[f"arm{k}.intensity"], v[f"arm{k}.spread"]
+            points, jac = arm_points[k], arm_jacobians[k]
+            if drawable[k] is None:
                 images[f"arm{k}"] = np.zeros(shape)
                 arm_state.append(None)
                 continue
             img, total, arm_vjp = arm_image_vjp(
-                points, intensity, spread, profiles[falloff][0], jacobian=jac
+                points, intensity, spread, profiles[falloff][0], jacobian=jac, ridge=ridges[k]
             )
             images[f"arm{k}"] = img
             light_d += total
@@ -438,7 +448,7 @@ class ParameterSpace:
         total = self.forward(x).total
         if psf is None:
             return total
-        return PSFOperator(psf, self.shape, method=self.method)(total)
+        return psf_operator(psf, self.shape, method=self.method)(total)
 
     def to_model(self, x: np.ndarray) -> GalaxyModel:
         """Restore a :class:`GalaxyModel` from a vector (spec §8.1 ``from_reparametrization``).
@@ -619,7 +629,7 @@ class FitObjective:
         """NLL of a vector."""
         r = self.residuals(x)
         p = (np.asarray(x) - self.prior_mean) * self._inv_width
-        return float(self.constant + 0.5 * (np.vdot(r, r) + np.vdot(p, p)))
+        return float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """NLL of a vector and its gradient (analytic)."""
@@ -627,7 +637,7 @@ class FitObjective:
         fwd = self.space.forward(x, with_gradient=True)
         r = (self.psf(fwd.total) - self.data) * self.inv_sigma
         p = (x - self.prior_mean) * self._inv_width
-        value = float(self.constant + 0.5 * (np.vdot(r, r) + np.vdot(p, p)))
+        value = float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
         assert fwd.backward is not None
         grad = fwd.backward(self.psf.adjoint(r * self.inv_sigma))
         grad += p * self._inv_width

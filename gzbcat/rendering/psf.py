@@ -14,12 +14,14 @@ gradient of any function of the convolved image needs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import fft
 
 from gzbcat.rendering.sersic import Method
 
-__all__ = ["PSFOperator", "check_psf", "convolve_psf"]
+__all__ = ["PSFOperator", "check_psf", "convolve_psf", "psf_operator"]
 
 
 def check_psf(psf: np.ndarray) -> np.ndarray:
@@ -66,10 +68,13 @@ class PSFOperator:
         self.shape = (int(shape[0]), int(shape[1]))
         kh, kw = kernel.shape
         self._offset = (kh // 2, kw // 2)
-        # Zero padding: the linear convolution has size H + kh − 1, so no wrap-around.
+        # Zero padding. The FFT product is a circular convolution of period M; the output
+        # rows kept are [kh//2, kh//2 + H) of the linear one, whose support is [0, H + kh − 1).
+        # A term wraps onto a kept row only if M < H + kh//2 (likewise for the adjoint's
+        # correlation), so H + kh//2 suffices rather than the full H + kh − 1.
         self._padded = (
-            fft.next_fast_len(self.shape[0] + kh - 1, real=True),
-            fft.next_fast_len(self.shape[1] + kw - 1, real=True),
+            fft.next_fast_len(self.shape[0] + kh // 2, real=True),
+            fft.next_fast_len(self.shape[1] + kw // 2, real=True),
         )
         self._kernel_ft = fft.rfft2(kernel, s=self._padded)
         self._kernel_ft_conj = np.conj(self._kernel_ft)
@@ -95,6 +100,33 @@ class PSFOperator:
         return full[:height, :width]
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_operator(
+    kernel_bytes: bytes, kernel_shape: tuple[int, int], shape: tuple[int, int], method: Method
+) -> PSFOperator:
+    kernel = np.frombuffer(kernel_bytes, dtype=np.float64).reshape(kernel_shape)
+    return PSFOperator(kernel, shape, method=method)
+
+
+def psf_operator(
+    psf: np.ndarray, shape: tuple[int, int], *, method: Method = "corrected"
+) -> PSFOperator:
+    """Return a :class:`PSFOperator`, reusing one built earlier for the same PSF values.
+
+    Building one costs a real FFT of the padded kernel, about as much as applying it; a
+    renderer called once per image (``render_model``) would otherwise pay it every time.
+    The cache is keyed on the kernel's bytes, so a PSF array changed in place is not
+    mistaken for the old one.
+    """
+    kernel = check_psf(psf)
+    return _cached_operator(
+        np.ascontiguousarray(kernel).tobytes(),
+        kernel.shape,
+        (int(shape[0]), int(shape[1])),
+        method,
+    )
+
+
 def convolve_psf(image: np.ndarray, psf: np.ndarray, *, method: Method = "corrected") -> np.ndarray:
     """Convolve an image with a PSF: same size, zero padding, odd kernel (see :class:`PSFOperator`).
 
@@ -108,4 +140,4 @@ def convolve_psf(image: np.ndarray, psf: np.ndarray, *, method: Method = "correc
         ``corrected``: true convolution; ``reference``: cross-correlation.
     """
     image = np.asarray(image, dtype=np.float64)
-    return PSFOperator(psf, image.shape, method=method)(image)
+    return psf_operator(psf, image.shape, method=method)(image)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm
-from gzbcat.rendering.psf import PSFOperator
+from gzbcat.rendering.psf import psf_operator
 from gzbcat.rendering.sersic import Method, Oversample, render_sersic
-from gzbcat.rendering.spiral import arm_image_vjp, log_spiral_points
+from gzbcat.rendering.spiral import arm_image_vjp, arm_ridges, log_spiral_points
 
 __all__ = ["arm_polyline", "default_oversample", "render_components", "render_model"]
 
@@ -57,6 +57,7 @@ def arm_polyline(
         disk,
         base_roll=base_roll,
         method=method,
+        jacobian=False,
     )
     return points
 
@@ -100,10 +101,16 @@ def render_components(
             images[name] = render_sersic(comp, shape, oversample=sampling, method=method)
     profiles: dict[float, np.ndarray] = {}
     disk = model.disk
+    drawable: list[tuple[np.ndarray, float] | None] = []
+    for arm in model.arms:
+        points = arm_polyline(arm, disk, base_roll=base_roll, method=method)
+        ok = disk is not None and len(points) >= 2 and arm.intensity > 0 and arm.spread > 0
+        drawable.append((points, float(arm.spread)) if ok else None)
+    ridges = arm_ridges(drawable, shape)  # all arms' distances in one pass
     for index, arm in enumerate(model.arms):
         key = f"arm{index}"
-        points = arm_polyline(arm, disk, base_roll=base_roll, method=method)
-        if disk is None or len(points) < 2 or arm.intensity <= 0 or arm.spread <= 0:
+        line = drawable[index]
+        if line is None or disk is None:
             images[key] = np.zeros(shape)
             continue
         falloff = max(float(arm.falloff), 1e-5)
@@ -118,7 +125,9 @@ def render_components(
                     oversample=sampling if method == "corrected" else 1,
                     method=method,
                 )
-        images[key], _, _ = arm_image_vjp(points, arm.intensity, arm.spread, profiles[falloff])
+        images[key], _, _ = arm_image_vjp(
+            line[0], arm.intensity, arm.spread, profiles[falloff], ridge=ridges[index]
+        )
     return images
 
 
@@ -153,4 +162,4 @@ def render_model(
         total += image
     if psf is None:
         return total
-    return PSFOperator(psf, shape, method=method)(total)
+    return psf_operator(psf, shape, method=method)(total)

@@ -9,10 +9,18 @@ The profile (spec §7.2), with ``(dx, dy) = (mux − x, muy − y)``::
 
 Pixels are integrated with the midpoint rule on a sub-pixel lattice (spec §7.1). The reference
 uses a uniform ×5 lattice everywhere; the default here (``oversample="adaptive"``) samples the
-profile once per pixel and adds finer lattices only in windows around the centre where the
-leading-order midpoint error, ``|∇²f|/(24 f N²)``, exceeds a tolerance. That reproduces a
-×25 uniform render to well under 1 % per pixel at a fraction of the cost (see
-``tests/rendering/test_sersic.py``).
+profile once per pixel and gives each pixel near the centre its own finer lattice, the
+coarsest for which the leading-order midpoint error, ``|∇²f|/(24 f N²)``, is under a
+tolerance (see :func:`plan_sampling`). Pixels where the profile is below 1e-15 of its central
+value are not evaluated at all. That reproduces a ×25 uniform render to well under 1 % per
+pixel and 1e-3 in flux at a fraction of the cost (see ``tests/rendering/test_sersic.py`` and
+``test_fast_paths.py``).
+
+Cost notes (scripts/bench_render.py): a render is a few dozen numpy passes over ~2e4-sample
+arrays, so the evaluation minimises passes (quadratic-form radius, special cases for n = 1
+and n = 1/2, in-place arithmetic), lays samples out so that pixel means reduce along the
+leading axis, and avoids BLAS for dot products and page faults for fresh arrays
+(:mod:`gzbcat.rendering._perf`).
 
 Every image function has a ``*_vjp`` companion returning the image and a function that maps a
 cotangent image ``w`` to ``Σ w · ∂image/∂p`` for the eight parameters in
@@ -23,6 +31,7 @@ function is taken by a central difference (scipy has no closed form for it).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,14 +41,16 @@ import numpy as np
 from scipy import special
 
 from gzbcat.model import SersicComponent
+from gzbcat.rendering._perf import dot as _dot
+from gzbcat.rendering._perf import keep_freed_memory
 
 __all__ = [
     "EXACT_B_BELOW_N",
     "SERSIC_PARAMETERS",
+    "Level",
     "Method",
     "Oversample",
     "SamplingPlan",
-    "Window",
     "boxiness_area_factor",
     "intensity_from_luminosity",
     "luminosity",
@@ -68,12 +79,24 @@ uses the exact root of Γ(2n)/2 = γ(2n, b) there."""
 _R2_EPS = 1e-20
 """Added to r² so that a sample exactly on the centre has finite derivatives (spec §7.2)."""
 _ABS_FLOOR = 1e-150
-"""Floor on |u|, |v| in the boxy path, for the same reason (log|u| at u = 0)."""
+"""Floor on |u|, |v| in the boxy path, for the same reason (log|u| and |u|^c/u at u = 0)."""
 
-# Adaptive oversampling settings (chosen so the ×25 comparison test passes with margin).
-_ADAPTIVE_TOL = 5e-3  # target relative midpoint error per pixel
+# Adaptive oversampling settings. Chosen against the ×25 comparison (tests/rendering): on the
+# test's cases and 150 random components (n 0.5–5, q 0.2–1.2, c 2–5) the worst bright pixel
+# is 3.3e-3 and the worst total flux 6e-4 (limits 1e-2 and 1e-3). The flux is the binding
+# constraint: midpoint errors share their sign, so refined pixels are held to a tighter
+# tolerance than the per-pixel limit. Intermediate factors let each pixel get close to the
+# lattice it needs instead of jumping 5 → 9 → 15.
+_ADAPTIVE_TOL = 3e-3  # target relative midpoint error per refined pixel
+_ADAPTIVE_TOL_BASE = 5e-3  # error above which a pixel gets more than one sample
 _ADAPTIVE_FLOOR = 1e-3  # ignore pixels fainter than this fraction of the central pixel
-_ADAPTIVE_FACTORS = (3, 5, 9, 15, 25)  # lattices of the nested windows, outermost first
+_ADAPTIVE_FACTORS = (3, 4, 5, 7, 9, 13, 19, 25)  # lattices, coarsest first
+_ADAPTIVE_THRESHOLDS = np.array(
+    [_ADAPTIVE_TOL_BASE] + [_ADAPTIVE_TOL * f**2 for f in _ADAPTIVE_FACTORS[:-1]]
+)  # err(r) above which a pixel needs at least _ADAPTIVE_FACTORS[k]
+_RADII_STEPS = np.linspace(0.0, 1.0, 256)  # error table: radii 0.1·(R/0.1)^t, geometric
+_LEVEL_SAMPLES = 3000  # extra samples worth saving one level's fixed cost (see plan_sampling)
+_TRUNCATE = 34.5  # pixels where the profile is below e^−34.5 ≈ 1e-15 of its peak stay 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,30 +223,55 @@ def intensity_from_luminosity(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Window:
-    """A rectangle of pixels ``[row0, row1) × [col0, col1)`` sampled on a factor² lattice."""
+@dataclass(frozen=True, eq=False)
+class Level:
+    """Pixels sampled on one ``factor × factor`` midpoint lattice.
 
-    row0: int
-    row1: int
-    col0: int
-    col1: int
+    Attributes
+    ----------
+    factor
+        Sub-samples per pixel side.
+    pixels
+        Flat indices (row·W + col), ascending, of the pixels this level samples; None means
+        every pixel of the image, which is then evaluated as a separable grid.
+    """
+
     factor: int
+    pixels: np.ndarray | None = None
 
-    @property
-    def empty(self) -> bool:
-        return self.row1 <= self.row0 or self.col1 <= self.col0
+    def n_pixels(self, shape: tuple[int, int]) -> int:
+        """Pixels the level samples in an image of this shape."""
+        return shape[0] * shape[1] if self.pixels is None else int(self.pixels.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SamplingPlan:
-    """Nested windows, outermost (the whole image) first; each inner one overrides the outer."""
+    """Where, and how finely, a component is sampled.
 
-    windows: tuple[Window, ...]
+    The first level has one or more samples per pixel, over the whole image or over a pixel
+    list (pixels it leaves out are 0). Each later level lists pixels it integrates more
+    finely. Pixel lists are disjoint; a whole-image first level is overridden on the later
+    levels' pixels. A pixel is thus integrated on exactly one lattice, the finest it needs,
+    so no sub-sample is computed twice and nothing is sampled for a bounding box's empty
+    corners.
+    """
+
+    shape: tuple[int, int]
+    levels: tuple[Level, ...]
 
     @property
     def n_samples(self) -> int:
-        return sum((w.row1 - w.row0) * (w.col1 - w.col0) * w.factor**2 for w in self.windows)
+        """Profile evaluations the plan costs."""
+        return sum(lv.n_pixels(self.shape) * lv.factor**2 for lv in self.levels)
+
+    def factor_map(self) -> np.ndarray:
+        """(H, W) lattice factor each pixel is integrated with (0: not sampled, left at 0)."""
+        first = self.levels[0]
+        out = np.full(self.shape, first.factor if first.pixels is None else 0, dtype=np.intp)
+        for level in self.levels:
+            if level.pixels is not None:
+                out.ravel()[level.pixels] = level.factor
+        return out
 
 
 def _midpoint_error(r: np.ndarray, re: float, n: float, b: float, q: float) -> np.ndarray:
@@ -236,6 +284,72 @@ def _midpoint_error(r: np.ndarray, re: float, n: float, b: float, q: float) -> n
     l1 = b / (n * re) * z ** (1.0 / n - 1.0)  # |d ln f / dr|
     l1p = b / (n * re**2) * (1.0 / n - 1.0) * z ** (1.0 / n - 2.0)  # d l1 / dr
     return (np.abs(l1**2 - l1p) + l1 / r) / (24.0 * q**2)
+
+
+def _radius_limits(component: SersicComponent, b: float) -> list[tuple[int, float]]:
+    """(factor, largest major-axis radius that needs at least it), coarsest factor first.
+
+    A pixel at radius r needs factor N_k when one sample per pixel, or the previous factor
+    N_{k−1}, would be worse than :data:`_ADAPTIVE_TOL` there (``err(r)/N_{k−1}² > tol``) and
+    the profile is above :data:`_ADAPTIVE_FLOOR` of its central pixel. The radii are
+    non-increasing in k because the condition only gets stricter.
+    """
+    re, q, n = float(component.re), float(component.q), float(component.n)
+    q_err = min(q, 1.0 / q)  # a q > 1 component is steepest along its other axis
+    # Radii along the major axis, pixels, from well inside the central pixel outwards.
+    radii = 0.1 * np.exp(_RADII_STEPS * math.log(max(60.0 * re, 10.0) / 0.1))
+    err = _midpoint_error(radii, re, n, b, q_err)
+    log_f = -b * (radii / re) ** (1.0 / n)
+    log_f_centre = -b * (0.5 / re) ** (1.0 / n)
+    err[log_f - log_f_centre <= math.log(_ADAPTIVE_FLOOR)] = 0.0  # faint: never refined
+    # Largest radius with err above each factor's threshold (0 where none is).
+    largest = np.where(err[None, :] > _ADAPTIVE_THRESHOLDS[:, None], radii[None, :], 0.0)
+    largest = largest.max(axis=1)
+    count = int(np.count_nonzero(largest))  # thresholds increase, so these lead
+    return [(_ADAPTIVE_FACTORS[k], float(largest[k])) for k in range(count)]
+
+
+def _base_level(component: SersicComponent, shape: tuple[int, int], b: float) -> Level:
+    """One sample per pixel, over the pixels where the profile is not negligible.
+
+    Beyond ``R_t = re·(TRUNCATE/b)^n`` the profile is below ``e^−TRUNCATE`` (1e-15) of its
+    central value, far below the rounding of any sum it joins, so those pixels are left at
+    zero. That only bites for compact n ≲ 1 components (bars), whose light vanishes within a
+    few re; disks and bulges reach the image edge. The kept pixels are those whose centre is
+    in the ellipse ‖(u, v)‖₂ ≤ R_t·max(1, 2^(1/2 − 1/c)), which contains ‖(u, v)‖_c ≤ R_t,
+    found row by row from a quadratic in x. A whole image is evaluated as a separable grid,
+    cheaper per sample than a pixel list, so the list is used only when it saves half.
+    """
+    height, width = shape
+    n, re, q, c = float(component.n), float(component.re), float(component.q), float(component.c)
+    radius = re * (_TRUNCATE / b) ** n * max(1.0, 2.0 ** (0.5 - 1.0 / c))
+    cos, sin = math.cos(component.roll), math.sin(component.roll)
+    # u² + v² = a_xx dx² + a_xy dx dy + a_yy dy² with dx = mux − x, dy = muy − y
+    a_xx = (cos / q) ** 2 + sin**2
+    a_xy = 2.0 * cos * sin * (1.0 / q**2 - 1.0)
+    a_yy = (sin / q) ** 2 + cos**2
+    # The region is convex: if it holds the image's four corners it holds the whole image.
+    corner_dx = component.mux - np.array([-0.5, width - 0.5, -0.5, width - 0.5])
+    corner_dy = component.muy - np.array([-0.5, -0.5, height - 0.5, height - 0.5])
+    corner_r2 = a_xx * corner_dx**2 + a_xy * corner_dx * corner_dy + a_yy * corner_dy**2
+    if corner_r2.max() <= radius * radius:
+        return Level(1)
+    dy = component.muy - np.arange(height, dtype=np.float64)
+    disc = (a_xy * dy) ** 2 - 4.0 * a_xx * (a_yy * dy * dy - radius * radius)
+    root = np.sqrt(np.maximum(disc, 0.0))
+    # dx in [(−a_xy dy − root)/(2 a_xx), (−a_xy dy + root)/(2 a_xx)]; x = mux − dx
+    x_lo = component.mux - (-a_xy * dy + root) / (2.0 * a_xx)
+    x_hi = component.mux - (-a_xy * dy - root) / (2.0 * a_xx)
+    col_lo = np.clip(np.ceil(x_lo), 0, width).astype(np.intp)
+    col_hi = np.clip(np.floor(x_hi) + 1, 0, width).astype(np.intp)
+    counts = np.where(disc >= 0.0, np.maximum(col_hi - col_lo, 0), 0)
+    total = int(counts.sum())
+    if 2 * total >= height * width:
+        return Level(1)
+    rows = np.repeat(np.arange(height), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    cols = np.repeat(col_lo, counts) + (np.arange(total) - starts)
+    return Level(1, rows * width + cols)
 
 
 def plan_sampling(
@@ -255,146 +369,219 @@ def plan_sampling(
         (H, W) of the image.
     oversample
         An integer: one uniform lattice over the whole image (5 reproduces the reference).
-        ``"adaptive"``: one sample per pixel, then an outer window (bounding box of the
-        ellipse inside which one sample per pixel would be worse than 1e-3 relative and the
-        profile is above 1e-4 of its central pixel) on an N₁ lattice, and the central 3 × 3
-        pixels on an N₂ lattice for the cusp (N₁ ≤ 15, N₂ ≤ 25, both odd so that sub-samples
-        of a pixel straddle its centre symmetrically).
+        ``"adaptive"``: one sample per pixel where the profile is not negligible (see
+        :func:`_base_level`), then each pixel near the centre on the coarsest lattice of
+        :data:`_ADAPTIVE_FACTORS` that brings its estimated midpoint error
+        (:func:`_midpoint_error`) under the tolerance. The estimate is taken at the smallest
+        generalised radius inside the pixel (its centre's, less the half-diagonal times the
+        radius' Lipschitz constant), because the error grows towards the centre and a
+        pixel containing the centre must be treated as the cusp it holds.
     method
         Selects b_n (see :func:`sersic_b`).
 
     Notes
     -----
-    The windows depend on the parameters only through integer pixel bounds and integer
-    factors, so the rendered image is piecewise smooth in the parameters; the jumps when a
-    bound moves are below the 1e-3 tolerance.
+    The plan depends on the parameters only through which pixels are sampled and with which
+    integer factor, so the rendered image is piecewise smooth in the parameters; the jumps
+    when a pixel changes lattice are below the tolerance, and pixels are dropped only where
+    the profile is below 1e-15 of its peak.
     """
-    height, width = shape
+    height, width = int(shape[0]), int(shape[1])
+    shape = (height, width)
     if oversample != "adaptive":
         factor = int(oversample)
         if factor < 1:
             raise ValueError(f"oversample must be >= 1, got {oversample}")
-        return SamplingPlan((Window(0, height, 0, width, factor),))
-    windows = [Window(0, height, 0, width, 1)]
-    re, q, n, c = float(component.re), float(component.q), float(component.n), float(component.c)
-    q_err = min(q, 1.0 / q)  # a q > 1 component is steepest along its other axis
-    b = sersic_b(n, method=method)
-    # Radii along the major axis, pixels, from well inside the central pixel outwards.
-    radii = np.geomspace(0.1, max(60.0 * re, 10.0), 256)
-    err = _midpoint_error(radii, re, n, b, q_err)
-    log_f = -b * (radii / re) ** (1.0 / n)
-    log_f_centre = -b * (0.5 / re) ** (1.0 / n)
-    bright = log_f - log_f_centre > math.log(_ADAPTIVE_FLOOR)
-    sin, cos = abs(math.sin(component.roll)), abs(math.cos(component.roll))
-    previous = 1
-    for factor in _ADAPTIVE_FACTORS:
-        needs = bright & (err / previous**2 > _ADAPTIVE_TOL)
-        if not needs.any():
-            break
-        r_out = float(radii[needs].max()) + 1.0  # +1: a pixel spans ±0.5 (diagonal)
-        if c == 2.0:
-            half_x = r_out * math.hypot(sin, q * cos)
-            half_y = r_out * math.hypot(cos, q * sin)
-        else:
-            half_x = r_out * (sin + q * cos)
-            half_y = r_out * (cos + q * sin)
-        half_x, half_y = max(half_x, 1.0), max(half_y, 1.0)
-        outer = windows[-1]
-        window = Window(
-            max(outer.row0, math.floor(component.muy - half_y)),
-            min(outer.row1, math.ceil(component.muy + half_y) + 1),
-            max(outer.col0, math.floor(component.mux - half_x)),
-            min(outer.col1, math.ceil(component.mux + half_x) + 1),
-            factor,
-        )
-        if window.empty:
-            break
-        windows.append(window)
-        previous = factor
-    return SamplingPlan(tuple(windows))
+        return SamplingPlan(shape, (Level(factor),))
+    b = sersic_b(float(component.n), method=method)
+    base = _base_level(component, shape, b)
+    limits = _radius_limits(component, b)
+    if not limits:
+        return SamplingPlan(shape, (base,))
+    q, c = float(component.q), float(component.c)
+    sin, cos = math.sin(component.roll), math.cos(component.roll)
+    # Smallest radius inside a pixel: r is Lipschitz in (x, y) with constant
+    # max(1, 1/q)·max(1, 2^(1/c − 1/2)), and a pixel's points are within √½ px of its centre.
+    reach = math.sqrt(0.5) * max(1.0, 1.0 / q) * max(1.0, 2.0 ** (1.0 / c - 0.5))
+    # Bounding box of r ≤ R_1 + reach (|u|, |v| ≤ r for any c ≥ 1).
+    r_out = limits[0][1] + reach
+    if c == 2.0:
+        half_x = r_out * math.hypot(sin, q * cos)
+        half_y = r_out * math.hypot(cos, q * sin)
+    else:
+        half_x = r_out * (abs(sin) + q * abs(cos))
+        half_y = r_out * (abs(cos) + q * abs(sin))
+    row0 = max(0, math.floor(component.muy - half_y))
+    row1 = min(height, math.ceil(component.muy + half_y) + 1)
+    col0 = max(0, math.floor(component.mux - half_x))
+    col1 = min(width, math.ceil(component.mux + half_x) + 1)
+    if row1 <= row0 or col1 <= col0:
+        return SamplingPlan(shape, (base,))
+    dx = component.mux - np.arange(col0, col1, dtype=np.float64)[None, :]
+    dy = component.muy - np.arange(row0, row1, dtype=np.float64)[:, None]
+    u = (cos * dx + sin * dy) / q
+    v = -sin * dx + cos * dy
+    r = np.hypot(u, v) if c == 2.0 else (np.abs(u) ** c + np.abs(v) ** c) ** (1.0 / c)
+    r -= reach
+    # Level k of a pixel = number of limits with radius ≥ r (the radii are non-increasing).
+    ascending = np.array([radius for _, radius in reversed(limits)])
+    level = len(limits) - np.searchsorted(ascending, r.ravel(), side="left")
+    local = np.flatnonzero(level)
+    local_level = level[local]
+    flat = (local // (col1 - col0) + row0) * width + (local % (col1 - col0) + col0)
+    if base.pixels is not None:  # keep the levels disjoint
+        keep = np.zeros(height * width, dtype=bool)
+        keep[base.pixels] = True
+        keep[flat] = False
+        base = Level(1, np.flatnonzero(keep))
+    order = np.argsort(local_level, kind="stable")  # group by level, ascending pixels
+    bounds = np.cumsum(np.bincount(local_level, minlength=len(limits) + 1))
+    refined = [
+        (factor, flat[order[bounds[k - 1] : bounds[k]]])
+        for k, (factor, _) in enumerate(limits, start=1)
+        if bounds[k] > bounds[k - 1]
+    ]
+    # A level costs a fixed ~40 numpy calls (forward and gradient) whatever its size, so a
+    # small one is cheaper folded into the next finer level (more samples, only more exact).
+    for i in range(len(refined) - 2, -1, -1):
+        factor, pixels = refined[i]
+        finer, finer_pixels = refined[i + 1]
+        if pixels.size * (finer**2 - factor**2) < _LEVEL_SAMPLES:
+            refined[i + 1] = (finer, np.sort(np.concatenate([pixels, finer_pixels])))
+            del refined[i]
+    levels = [base] + [Level(factor, pixels) for factor, pixels in refined]
+    return SamplingPlan(shape, tuple(levels))
 
 
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
+#
+# Layout: a level's samples form an array (f, f, *pixel_shape), sub-row index first, then
+# sub-column, then the pixels, which are (H, W) for a whole-image level and (P,) for a pixel
+# list. Pixel means are then a sum over the leading axis of a (f², pixels) view (fast, unlike
+# a reduction over short trailing axes), and per-pixel weights broadcast against the samples
+# without being repeated. Offsets (mux − x, muy − y) are kept as broadcastable (1, f, …) and
+# (f, 1, …) arrays, so that the quadratic form below costs three passes over the samples.
 
 
-def _axis(start: int, stop: int, factor: int) -> np.ndarray:
-    """Sub-sample coordinates of pixels start..stop−1 (pixel centres at integers, spec §7.1)."""
-    offsets = (np.arange(factor) + 0.5) / factor - 0.5
-    return (np.arange(start, stop, dtype=np.float64)[:, None] + offsets[None, :]).ravel()
+@functools.lru_cache(maxsize=64)
+def _sub_offsets(factor: int) -> np.ndarray:
+    """Sub-sample positions within a pixel, relative to its centre: (k + ½)/N − ½."""
+    out = (np.arange(factor) + 0.5) / factor - 0.5
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_axes(shape: tuple[int, int], factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-sample x (1, N, 1, W) and y (N, 1, H, 1) of a whole-image lattice (read-only)."""
+    sub = _sub_offsets(factor)
+    xs = np.arange(shape[1], dtype=np.float64)[None, None, None, :] + sub[None, :, None, None]
+    ys = np.arange(shape[0], dtype=np.float64)[None, None, :, None] + sub[:, None, None, None]
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
+def _offsets(
+    comp: SersicComponent, level: Level, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcastable (mux − x, muy − y) of a level's sub-samples (pixel centres at integers)."""
+    if level.pixels is None:
+        xs, ys = _grid_axes(shape, level.factor)
+        return comp.mux - xs, comp.muy - ys
+    sub = _sub_offsets(level.factor)
+    rows, cols = np.divmod(level.pixels, shape[1])
+    dx = (comp.mux - cols)[None, None, :] - sub[None, :, None]
+    dy = (comp.muy - rows)[None, None, :] - sub[:, None, None]
+    return dx, dy
 
 
 @dataclass
-class _Level:
-    window: Window
-    values: np.ndarray  # profile samples (factor·h, factor·w)
-    exp_part: np.ndarray  # samples / I
-    u: np.ndarray
-    v: np.ndarray
-    r: np.ndarray | None  # generalised radius (boxy path only)
-    r2: np.ndarray | None  # r² (ellipse path only)
+class _Samples:
+    """One level's profile samples and the intermediates its gradient reuses."""
+
+    level: Level
+    dx: np.ndarray  # broadcastable mux − x
+    dy: np.ndarray  # broadcastable muy − y
+    mean: np.ndarray  # pixel means of e (pixel shape)
+    e: np.ndarray  # exp(−b (s − 1)): the profile over I
     s: np.ndarray  # (r/re)^(1/n)
-    log_z: np.ndarray  # ln(r/re)
-    abs_u: np.ndarray | None
-    abs_v: np.ndarray | None
-    pow_u: np.ndarray | None  # |u|^c
-    pow_v: np.ndarray | None
-    total: np.ndarray | None  # |u|^c + |v|^c
+    r2: np.ndarray | None = None  # ellipse path: u² + v² (+ε)
+    log_r2: np.ndarray | None = None  # its log, when it was needed for the forward pass
+    u: np.ndarray | None = None  # boxy path from here on
+    v: np.ndarray | None = None
+    abs_u: np.ndarray | None = None  # max(|u|, floor)
+    abs_v: np.ndarray | None = None
+    pow_u: np.ndarray | None = None  # |u|^c
+    pow_v: np.ndarray | None = None
+    total: np.ndarray | None = None  # |u|^c + |v|^c (+ε)
+    log_total: np.ndarray | None = None
 
 
-def _evaluate(
-    comp: SersicComponent, b: float, window: Window, keep: bool
-) -> tuple[np.ndarray, _Level | None]:
-    """Evaluate the profile on a window's lattice; return the pixel averages (h, w)."""
-    xs = _axis(window.col0, window.col1, window.factor)
-    ys = _axis(window.row0, window.row1, window.factor)
+def _evaluate(comp: SersicComponent, b: float, level: Level, shape: tuple[int, int]) -> _Samples:
+    """Evaluate exp(−b((r/re)^(1/n) − 1)) on a level's sub-samples; keep what the VJP needs.
+
+    Transcendentals are the cost, so they are minimised: the ellipse radius is a quadratic
+    form in the offsets; ``(r/re)^(1/n)`` is one log and one exp (a square root for the
+    exponential disk, nothing for n = 1/2); the boxy ``|u|^c`` is one power, the logs its
+    c-derivative needs being left to the gradient pass. Arithmetic is in place where it
+    saves a sample-sized temporary.
+    """
+    dx, dy = _offsets(comp, level, shape)
     cos, sin = math.cos(comp.roll), math.sin(comp.roll)
-    q, n, re = float(comp.q), float(comp.n), float(comp.re)
-    dx = (comp.mux - xs)[None, :]
-    dy = (comp.muy - ys)[:, None]
-    # In-place arithmetic: the arrays are ~1e4–1e5 samples, so allocation dominates otherwise.
-    u = (cos / q) * dx + (sin / q) * dy
-    v = (-sin) * dx + cos * dy
-    r = r2 = abs_u = abs_v = pow_u = pow_v = total = None
-    if comp.c == 2.0:
-        r2 = u * u
-        r2 += v * v
-        r2 += _R2_EPS
-        log_z = np.log(r2)
-        log_z *= 0.5
-        log_z -= math.log(re)
+    q, n, re, c = float(comp.q), float(comp.n), float(comp.re), float(comp.c)
+    out = _Samples(level, dx, dy, np.empty(0), np.empty(0), np.empty(0))
+    if c == 2.0:
+        # u² + v² with u = (cos dx + sin dy)/q, v = −sin dx + cos dy
+        a_xx = (cos / q) ** 2 + sin**2
+        a_xy = 2.0 * cos * sin * (1.0 / q**2 - 1.0)
+        a_yy = (sin / q) ** 2 + cos**2
+        r2 = (a_xy * dx) * dy
+        r2 += a_xx * dx * dx
+        r2 += a_yy * dy * dy + _R2_EPS
+        out.r2 = r2
+        if n == 1.0:
+            s = np.sqrt(r2)
+            s *= 1.0 / re
+        elif n == 0.5:
+            s = r2 * (1.0 / re**2)
+        else:
+            log_r2 = np.log(r2)
+            out.log_r2 = log_r2
+            s = log_r2 * (0.5 / n)
+            s -= math.log(re) / n
+            np.exp(s, out=s)
     else:
-        c = float(comp.c)
-        abs_u = np.maximum(np.abs(u), _ABS_FLOOR)
-        abs_v = np.maximum(np.abs(v), _ABS_FLOOR)
-        pow_u = abs_u**c
-        pow_v = abs_v**c
+        u = (cos / q) * dx + (sin / q) * dy
+        v = (-sin) * dx + cos * dy
+        abs_u = np.abs(u)
+        np.maximum(abs_u, _ABS_FLOOR, out=abs_u)
+        abs_v = np.abs(v)
+        np.maximum(abs_v, _ABS_FLOOR, out=abs_v)
+        pow_u = np.power(abs_u, c)
+        pow_v = np.power(abs_v, c)
         total = pow_u + pow_v
         total += _R2_EPS
-        log_z = np.log(total)
-        log_z *= 1.0 / c
-        log_z -= math.log(re)
-        r = np.exp(log_z)
-        r *= re
-    s = log_z * (1.0 / n)
-    np.exp(s, out=s)
-    exp_part = s * (-b)
-    exp_part += b
-    np.exp(exp_part, out=exp_part)
-    values = exp_part * comp.intensity
-    if window.factor == 1:
-        averaged = values
+        log_total = np.log(total)
+        s = log_total * (1.0 / (c * n))
+        s -= math.log(re) / n
+        np.exp(s, out=s)
+        out.u, out.v, out.abs_u, out.abs_v = u, v, abs_u, abs_v
+        out.pow_u, out.pow_v = pow_u, pow_v
+        out.total, out.log_total = total, log_total
+    e = s * (-b)
+    e += b
+    np.exp(e, out=e)
+    out.s, out.e = s, e
+    pixel_shape = shape if level.pixels is None else level.pixels.shape
+    f = level.factor
+    if f == 1:
+        out.mean = e.reshape(pixel_shape)
     else:
-        h, w = window.row1 - window.row0, window.col1 - window.col0
-        f = window.factor
-        averaged = values.reshape(h, f, w, f).mean(axis=(1, 3))
-    level = None
-    if keep:
-        level = _Level(
-            window, values, exp_part, u, v, r, r2, s, log_z, abs_u, abs_v, pow_u, pow_v, total
-        )
-    return averaged, level
+        out.mean = e.reshape(f * f, -1).sum(axis=0).reshape(pixel_shape)
+        out.mean *= 1.0 / (f * f)
+    return out
 
 
 def render_sersic(
@@ -422,7 +609,7 @@ def render_sersic(
     numpy.ndarray
         (H, W) float64 mean surface brightness of each pixel.
     """
-    image, _ = _render(component, shape, oversample, method, keep=False)
+    image, _ = _render(component, shape, oversample, method)
     return image
 
 
@@ -431,22 +618,20 @@ def _render(
     shape: tuple[int, int],
     oversample: Oversample,
     method: Method,
-    keep: bool,
-) -> tuple[np.ndarray, list[_Level]]:
-    height, width = shape
+) -> tuple[np.ndarray, list[_Samples]]:
     if comp.re <= 0 or comp.q <= 0 or comp.n <= 0:
         raise ValueError(f"re, q and n must be positive: {comp}")
+    keep_freed_memory()  # page faults would otherwise cost more than the arithmetic
+    shape = (int(shape[0]), int(shape[1]))
     b = sersic_b(comp.n, method=method)
     plan = plan_sampling(comp, shape, oversample, method=method)
-    image = np.zeros((height, width))
-    levels: list[_Level] = []
-    for window in plan.windows:
-        if window.empty:
-            continue
-        averaged, level = _evaluate(comp, b, window, keep)
-        image[window.row0 : window.row1, window.col0 : window.col1] = averaged
-        if level is not None:
-            levels.append(level)
+    levels = [_evaluate(comp, b, level, shape) for level in plan.levels]
+    first = levels[0]
+    image = np.zeros(shape) if first.level.pixels is not None else first.mean * comp.intensity
+    flat = image.ravel()
+    for level in levels:
+        if level.level.pixels is not None:
+            flat[level.level.pixels] = level.mean * comp.intensity
     return image, levels
 
 
@@ -468,61 +653,88 @@ def render_sersic_vjp(
         of 8 in :data:`SERSIC_PARAMETERS` order (mux, muy, roll, re, q, intensity, n, c).
         The entry for c is 0 for a c = 2 component (its c is not differentiated: disks and
         bulges have c fixed in the fit, spec §7.3).
+
+    Notes
+    -----
+    With ``f = I·e``, ``e = exp(−b(s − 1))``, ``s = (r/re)^(1/n)`` and sample weights
+    ``w/N²`` (N the pixel's lattice factor): ``∂f/∂I = e``, ``∂f/∂re = b f s/(n re)``,
+    ``∂f/∂n = f (−b'(s − 1) + b s ln(r/re)/n²)`` and, through r, the offsets u and v, whose
+    derivatives give the centre, roll and q. Sums over samples are dot products of the arrays
+    the forward pass kept.
     """
-    image, levels = _render(component, shape, oversample, method, keep=True)
+    image, levels = _render(component, shape, oversample, method)
     comp = component
     b = sersic_b(comp.n, method=method)
     db_dn = sersic_b_derivative(comp.n, method=method)
+    # Pixels a finer level replaced in a whole-image first level (pixel lists are disjoint).
+    refined = (
+        np.concatenate([level.level.pixels for level in levels[1:]])
+        if len(levels) > 1 and levels[0].level.pixels is None
+        else None
+    )
 
     def vjp(cotangent: np.ndarray) -> np.ndarray:
         grad = np.zeros(len(SERSIC_PARAMETERS))
         cos, sin = math.cos(comp.roll), math.sin(comp.roll)
         q, n, re, c = float(comp.q), float(comp.n), float(comp.re), float(comp.c)
-        for index, level in enumerate(levels):
-            win = level.window
-            weight = cotangent[win.row0 : win.row1, win.col0 : win.col1].copy()
-            if index + 1 < len(levels):  # pixels overridden by the next, finer level
-                inner = levels[index + 1].window
-                weight[
-                    inner.row0 - win.row0 : inner.row1 - win.row0,
-                    inner.col0 - win.col0 : inner.col1 - win.col0,
-                ] = 0.0
-            f = win.factor
-            if f > 1:
-                weight = np.repeat(np.repeat(weight / f**2, f, axis=0), f, axis=1)
-            wf = weight * level.values  # w·f
-            grad[5] += float(np.vdot(weight, level.exp_part))  # ∂f/∂I = f/I
-            wfs = wf * level.s
-            sum_wfs = float(wfs.sum())
-            # ∂f/∂s = −b f ; ∂s/∂re = −s/(n re) ; ∂s/∂n = −s ln z / n² ; ∂f/∂b = −(s − 1) f
-            grad[3] += b / (n * re) * sum_wfs
-            grad[6] += -db_dn * (sum_wfs - float(wf.sum())) + b / n**2 * float(
-                np.vdot(wfs, level.log_z)
-            )
-            # d f / d u and d f / d v (times w)
-            if level.r2 is not None:
-                h = (-b / (2.0 * n)) * wfs / level.r2  # w ∂f/∂(r²)
-                fu = 2.0 * h * level.u
-                fv = 2.0 * h * level.v
+        log_re = math.log(re)
+        k = -b / n  # ∂f/∂ln r = k·f·s
+        cotangent = np.asarray(cotangent, dtype=np.float64)
+        for st in levels:
+            if st.level.pixels is None:
+                weight = cotangent
+                if refined is not None:
+                    weight = cotangent.copy()
+                    weight.ravel()[refined] = 0.0
             else:
-                assert level.total is not None and level.pow_u is not None
-                assert level.abs_u is not None and level.pow_v is not None
-                assert level.abs_v is not None and level.r is not None
-                hr = (-b / n) * wfs / level.r  # w ∂f/∂r
-                common = hr * level.r / level.total
-                fu = common * np.sign(level.u) * level.pow_u / level.abs_u
-                fv = common * np.sign(level.v) * level.pow_v / level.abs_v
-                dr_dc = level.r * (
-                    -np.log(level.total) / c**2
-                    + (level.pow_u * np.log(level.abs_u) + level.pow_v * np.log(level.abs_v))
-                    / (c * level.total)
+                weight = cotangent.ravel()[st.level.pixels]
+            grad[5] += _dot(weight, st.mean)  # ∂f/∂I = e
+            f = st.level.factor
+            wf = st.e * (weight * (comp.intensity / (f * f)))  # w·f per sample
+            wfs = wf * st.s
+            sum_wf, sum_wfs = float(wf.sum()), float(wfs.sum())
+            if st.r2 is not None:
+                log_r2 = st.log_r2 if st.log_r2 is not None else np.log(st.r2)
+                sum_wfs_log_z = 0.5 * _dot(wfs, log_r2) - log_re * sum_wfs
+            else:
+                assert st.log_total is not None
+                sum_wfs_log_z = _dot(wfs, st.log_total) / c - log_re * sum_wfs
+            grad[3] += b / (n * re) * sum_wfs
+            grad[6] += -db_dn * (sum_wfs - sum_wf) + b / n**2 * sum_wfs_log_z
+            if st.r2 is not None:
+                # w ∂f/∂u = k·wfs·u/r², likewise v; Σ fu·v = Σ fv·u here.
+                u = (cos / q) * st.dx + (sin / q) * st.dy
+                v = (-sin) * st.dx + cos * st.dy
+                g = wfs / st.r2
+                gu = g * u
+                sum_fu = k * float(gu.sum())
+                sum_fv = k * _dot(g, v)
+                sum_fuv = sum_fvu = k * _dot(gu, v)
+                sum_fuu = k * _dot(gu, u)
+            else:
+                assert st.u is not None and st.v is not None and st.total is not None
+                assert st.abs_u is not None and st.abs_v is not None and st.pow_u is not None
+                assert st.pow_v is not None and st.log_total is not None
+                # w ∂f/∂total = k·wfs/(c·total); ∂total/∂u = c·|u|^c/u, likewise v.
+                g = wfs / st.total
+                g_pu = g * st.pow_u
+                g_pv = g * st.pow_v
+                au = g_pu / np.copysign(st.abs_u, st.u)
+                av = g_pv / np.copysign(st.abs_v, st.v)
+                sum_fu = k * float(au.sum())
+                sum_fv = k * float(av.sum())
+                sum_fuv = k * _dot(au, st.v)
+                sum_fvu = k * _dot(av, st.u)
+                sum_fuu = k * _dot(au, st.u)
+                # ∂ln r/∂c = −ln(total)/c² + (|u|^c ln|u| + |v|^c ln|v|)/(c·total)
+                grad[7] += k * (
+                    -_dot(wfs, st.log_total) / c**2
+                    + (_dot(g_pu, np.log(st.abs_u)) + _dot(g_pv, np.log(st.abs_v))) / c
                 )
-                grad[7] += float(np.vdot(hr, dr_dc))
-            sum_fu, sum_fv = float(fu.sum()), float(fv.sum())
             grad[0] += cos / q * sum_fu - sin * sum_fv
             grad[1] += sin / q * sum_fu + cos * sum_fv
-            grad[2] += float(np.vdot(fu, level.v)) / q - q * float(np.vdot(fv, level.u))
-            grad[4] += -float(np.vdot(fu, level.u)) / q
+            grad[2] += sum_fuv / q - q * sum_fvu
+            grad[4] += -sum_fuu / q
         return grad
 
     return image, vjp

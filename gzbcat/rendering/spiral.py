@@ -7,9 +7,11 @@ An arm is a poly-line on the image; its brightness (spec §7.4) is::
 with ``d`` the distance from the pixel centre to the nearest segment of the poly-line and
 ``Disk`` a disk-profile image supplied by the caller (the renderer decides which: the rendered
 disk, or the disk profile with ``re/falloff``). Distances are exact (no sampling of the
-poly-line): segments are grouped in chunks of :data:`_CHUNK` with bounding circles, a pixel
+poly-line): segments are grouped in chunks of :data:`_CHUNK` with bounding discs, a pixel
 only examines the chunks whose lower bound beats the best upper bound, and pixels farther than
 :data:`CUTOFF_SPREADS` spreads from the arm are left at zero (the ridge there is below 3e-11).
+All of a model's arms are searched in one batch (:func:`arm_ridges`): each arm is only a few
+thousand pixel–segment pairs, so numpy's per-call overhead is worth sharing.
 
 Aggregate and tuned arms carry a log-spiral fit; their poly-line is (spec §6.9, §7.4)::
 
@@ -30,12 +32,13 @@ point c) and the Jacobian of the vertices.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from gzbcat.model import SersicComponent
+from gzbcat.rendering._perf import dot
 from gzbcat.rendering.sersic import Method
 
 __all__ = [
@@ -44,8 +47,10 @@ __all__ = [
     "N_ARM_POINTS",
     "Ridge",
     "arm_image_vjp",
+    "arm_ridges",
     "log_spiral_points",
     "polyline_distance",
+    "polyline_distances",
 ]
 
 N_ARM_POINTS = 100
@@ -66,7 +71,7 @@ ARM_GEOMETRY_PARAMETERS: tuple[str, ...] = (
 CUTOFF_SPREADS = 7.0
 """Pixels farther than this many spreads from the arm are not evaluated (exp(−24.5) ≈ 2e-11)."""
 
-_CHUNK = 8  # segments per bounding circle in the nearest-segment search
+_CHUNK = 6  # segments per bounding disc in the nearest-segment search
 
 
 def log_spiral_points(
@@ -79,7 +84,8 @@ def log_spiral_points(
     base_roll: float | None = None,
     method: Method = "corrected",
     n_points: int = N_ARM_POINTS,
-) -> tuple[np.ndarray, np.ndarray]:
+    jacobian: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Return an arm's poly-line on the image and the Jacobian of its vertices.
 
     Parameters
@@ -100,6 +106,8 @@ def log_spiral_points(
         ``reference`` reproduces the 2·dpsi turn.
     n_points
         Vertices on the poly-line.
+    jacobian
+        Whether to compute the Jacobian (rendering alone does not need it).
 
     Returns
     -------
@@ -107,7 +115,8 @@ def log_spiral_points(
         (n_points, 2) vertices (x, y), image pixels.
     jacobian
         (n_points, 2, 8) derivatives of the vertices with respect to
-        :data:`ARM_GEOMETRY_PARAMETERS` (a, phi_deg, t_min, t_max, mux, muy, roll, q).
+        :data:`ARM_GEOMETRY_PARAMETERS` (a, phi_deg, t_min, t_max, mux, muy, roll, q), or
+        None when not asked for.
     """
     roll, q = float(disk.roll), float(disk.q)
     tan_phi = math.tan(math.radians(phi_deg))
@@ -130,6 +139,8 @@ def log_spiral_points(
 
     offset = project(px, py)
     points = offset + np.array([disk.mux, disk.muy])
+    if not jacobian:
+        return points, None
     jac = np.zeros((n_points, 2, len(ARM_GEOMETRY_PARAMETERS)))
     growth = np.exp(theta * tan_phi)
     jac[:, :, 0] = project(growth * cos_t, growth * sin_t)
@@ -172,6 +183,15 @@ class Ridge:
     offset: np.ndarray
 
 
+_EMPTY_RIDGE = Ridge(
+    np.zeros(0, dtype=np.intp),
+    np.zeros(0),
+    np.zeros(0, dtype=np.intp),
+    np.zeros(0),
+    np.zeros((0, 2)),
+)
+
+
 def polyline_distance(points: np.ndarray, shape: tuple[int, int], cutoff: float) -> Ridge:
     """Exact distance from each pixel centre within ``cutoff`` to the nearest segment.
 
@@ -184,84 +204,170 @@ def polyline_distance(points: np.ndarray, shape: tuple[int, int], cutoff: float)
         (H, W) of the image.
     cutoff
         Largest distance of interest, pixels.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    height, width = shape
-    empty = Ridge(
-        np.zeros(0, dtype=np.intp),
-        np.zeros(0),
-        np.zeros(0, dtype=np.intp),
-        np.zeros(0),
-        np.zeros((0, 2)),
-    )
-    if len(points) < 2:
-        return empty
-    lo = np.floor(points.min(axis=0) - cutoff).astype(int)
-    hi = np.ceil(points.max(axis=0) + cutoff).astype(int)
-    col0, col1 = max(0, lo[0]), min(width, hi[0] + 1)
-    row0, row1 = max(0, lo[1]), min(height, hi[1] + 1)
-    if col1 <= col0 or row1 <= row0:
-        return empty
-    n_seg = len(points) - 1
-    n_chunk = -(-n_seg // _CHUNK)
-    # Segments padded (with the last one repeated) to whole chunks.
-    seg_index = np.minimum(np.arange(n_chunk * _CHUNK), n_seg - 1)
-    starts = points[seg_index]
-    edges = points[seg_index + 1] - starts
-    length2 = np.maximum((edges**2).sum(axis=1), 1e-300)
-    # Bounding circle of each chunk's vertices (the segments lie in their convex hull).
-    chunk_vertices = np.concatenate(
-        [starts.reshape(n_chunk, _CHUNK, 2), (starts + edges).reshape(n_chunk, _CHUNK, 2)], axis=1
-    )
-    centre = 0.5 * (chunk_vertices.min(axis=1) + chunk_vertices.max(axis=1))
-    radius = np.sqrt(((chunk_vertices - centre[:, None, :]) ** 2).sum(axis=2)).max(axis=1)
 
-    xs = np.arange(col0, col1, dtype=np.float64)
-    ys = np.arange(row0, row1, dtype=np.float64)
-    dist_c = np.sqrt(
-        (xs[None, :, None] - centre[None, None, :, 0]) ** 2
-        + (ys[:, None, None] - centre[None, None, :, 1]) ** 2
-    ).reshape(-1, n_chunk)
-    lower = dist_c - radius
-    upper = (dist_c + radius).min(axis=1)
-    near = lower.min(axis=1) <= cutoff
-    local = np.flatnonzero(near)
-    if local.size == 0:
-        return empty
-    lower, upper = lower[local], upper[local]
-    pix_local, chunk = np.nonzero(lower <= upper[:, None])
-    nx = col1 - col0
-    px = (col0 + local % nx).astype(np.float64)[pix_local]
-    py = (row0 + local // nx).astype(np.float64)[pix_local]
-    segs = chunk[:, None] * _CHUNK + np.arange(_CHUNK)[None, :]  # (Q, CHUNK)
-    rel_x = px[:, None] - starts[segs, 0]
-    rel_y = py[:, None] - starts[segs, 1]
-    ex, ey = edges[segs, 0], edges[segs, 1]
-    t = np.clip((rel_x * ex + rel_y * ey) / length2[segs], 0.0, 1.0)
-    off_x = t * ex - rel_x
-    off_y = t * ey - rel_y
-    d2 = off_x**2 + off_y**2
-    best_in_row = d2.argmin(axis=1)
-    rows = np.arange(len(pix_local))
-    d2_row = d2[rows, best_in_row]
-    # Rows are grouped by pixel (np.nonzero is row-major): minimum per group.
-    group_start = np.flatnonzero(np.r_[True, pix_local[1:] != pix_local[:-1]])
-    group_min = np.minimum.reduceat(d2_row, group_start)
-    counts = np.diff(np.r_[group_start, len(pix_local)])
-    is_best = d2_row == np.repeat(group_min, counts)
-    best_rows = np.flatnonzero(is_best)
-    first = best_rows[np.r_[True, pix_local[best_rows][1:] != pix_local[best_rows][:-1]]]
-    keep = d2_row[first] <= cutoff**2
-    first = first[keep]
-    k = best_in_row[first]
+    Notes
+    -----
+    One line of :func:`polyline_distances`, which explains the search.
+    """
+    return polyline_distances([(points, cutoff)], shape)[0]
+
+
+def polyline_distances(
+    lines: Sequence[tuple[np.ndarray, float]], shape: tuple[int, int]
+) -> list[Ridge]:
+    """:func:`polyline_distance` for several (points, cutoff) lines in one vectorised pass.
+
+    The work per line is a few thousand pixel–segment pairs, so numpy's per-call overhead,
+    not arithmetic, sets the cost; handling all of a model's arms in the same calls pays it
+    once. Lines are independent: each gets exactly what it would get alone.
+
+    Notes
+    -----
+    Segments are grouped in chunks of :data:`_CHUNK`. Each chunk has an anchor, its middle
+    vertex, and a radius, the farthest of its vertices from the anchor (its segments lie in
+    that disc). For a pixel at distance D_k from anchor k, the anchor is a point of the
+    poly-line, so ``U = min_k D_k`` bounds the distance from above, and every point of chunk k
+    is at least ``D_k − radius_k`` away. Only chunks with ``D_k − radius_k ≤ U`` can hold the
+    nearest segment, and only pixels with ``min_k (D_k − radius_k) ≤ cutoff`` can be within
+    the cutoff; the exact point–segment distance is computed for those pairs alone. Using a
+    real vertex rather than the disc centre for the upper bound halves the candidate chunks.
+    Pixels examined are those of each line's bounding box grown by its cutoff.
+    """
+    height, width = shape
+    results = [_EMPTY_RIDGE] * len(lines)
+    boxes = []  # (line, points, cutoff, col0, col1, row0, row1)
+    for index, (vertices, cutoff) in enumerate(lines):
+        points = np.asarray(vertices, dtype=np.float64)
+        if len(points) < 2:
+            continue
+        lo = np.floor(points.min(axis=0) - cutoff).astype(int)
+        hi = np.ceil(points.max(axis=0) + cutoff).astype(int)
+        col0, col1 = max(0, lo[0]), min(width, hi[0] + 1)
+        row0, row1 = max(0, lo[1]), min(height, hi[1] + 1)
+        if col1 > col0 and row1 > row0:
+            boxes.append((index, points, float(cutoff), col0, col1, row0, row1))
+    if not boxes:
+        return results
+    n_lines = len(boxes)
+    n_chunk = max(-(-(len(box[1]) - 1) // _CHUNK) for box in boxes)
+    # Per line, segments padded (last one repeated) to n_chunk whole chunks; tables are
+    # indexed by global chunk (line·n_chunk + chunk) so that pairs gather whole rows.
+    seg_index = np.empty((n_lines, n_chunk, _CHUNK), dtype=np.intp)
+    start = np.empty((2, n_lines, n_chunk, _CHUNK))
+    end = np.empty((2, n_lines, n_chunk, _CHUNK))
+    cutoffs = np.empty(n_lines)
+    pair_x, pair_y, pair_chunk, pair_key, keys = [], [], [], [], 0
+    for j, (_, points, cutoff, col0, col1, row0, row1) in enumerate(boxes):
+        n_seg = len(points) - 1
+        index = np.minimum(np.arange(n_chunk * _CHUNK), n_seg - 1).reshape(n_chunk, _CHUNK)
+        seg_index[j] = index
+        start[:, j] = np.moveaxis(points[index], -1, 0)
+        end[:, j] = np.moveaxis(points[index + 1], -1, 0)
+        cutoffs[j] = cutoff
+        anchor = points[np.minimum(np.arange(n_chunk) * _CHUNK + _CHUNK // 2, n_seg)]
+        vertices = np.concatenate([points[index], points[index[:, -1:] + 1]], axis=1)
+        radius = np.sqrt(((vertices - anchor[:, None, :]) ** 2).sum(axis=2).max(axis=1))
+        # (chunk, row, col) layout: reductions over chunks run along the leading axis.
+        xs = np.arange(col0, col1, dtype=np.float64)
+        ys = np.arange(row0, row1, dtype=np.float64)
+        dist = (xs[None, None, :] - anchor[:, 0, None, None]) ** 2 + (
+            ys[None, :, None] - anchor[:, 1, None, None]
+        ) ** 2
+        dist = np.sqrt(dist, out=dist).reshape(n_chunk, -1)
+        upper = dist.min(axis=0)
+        dist -= radius[:, None]  # now a lower bound per chunk
+        near = np.flatnonzero(dist.min(axis=0) <= cutoff)
+        if near.size == 0:
+            continue
+        # (pixel, chunk) candidates, C-ordered so that pairs come grouped by pixel.
+        candidate = np.less_equal(dist[:, near].T, upper[near, None], order="C")
+        pix_local, chunk = np.divmod(np.flatnonzero(candidate), n_chunk)
+        pixel = near[pix_local]
+        nx = col1 - col0
+        pair_x.append((col0 + pixel % nx).astype(np.float64))
+        pair_y.append((row0 + pixel // nx).astype(np.float64))
+        pair_chunk.append(chunk + j * n_chunk)
+        pair_key.append(pix_local + keys)  # one key per (line, pixel), increasing
+        keys += near.size
+    if not pair_x:
+        return results
+    px, py = np.concatenate(pair_x), np.concatenate(pair_y)
+    chunk, pair_pixel = np.concatenate(pair_chunk), np.concatenate(pair_key)
+    line = chunk // n_chunk
+    # (segment-in-chunk, pair) layout: per-pair gathers are np.take of whole columns, and
+    # the minimum over a chunk's segments runs along the leading axis (both much faster
+    # than fancy indexing and short-axis reductions).
+    start = start.reshape(2, -1, _CHUNK).transpose(0, 2, 1)  # (2, _CHUNK, chunks)
+    edge = end.reshape(2, -1, _CHUNK).transpose(0, 2, 1) - start
+    inv_length2 = 1.0 / np.maximum(edge[0] ** 2 + edge[1] ** 2, 1e-300)
+    rel_x = px - np.take(start[0], chunk, axis=1)  # (_CHUNK, pairs)
+    rel_y = py - np.take(start[1], chunk, axis=1)
+    edge_x = np.take(edge[0], chunk, axis=1)
+    edge_y = np.take(edge[1], chunk, axis=1)
+    t = rel_x * edge_x
+    t += rel_y * edge_y
+    t *= np.take(inv_length2, chunk, axis=1)
+    np.clip(t, 0.0, 1.0, out=t)
+    off_x = t * edge_x
+    off_x -= rel_x
+    off_y = t * edge_y
+    off_y -= rel_y
+    d2 = off_x * off_x
+    d2 += off_y * off_y
+    d2_pair = d2.min(axis=0)
+    # Minimum per pixel over its candidate pairs (pairs are grouped by pixel); the first
+    # pair reaching it wins ties, and within it the first segment.
+    # Every near pixel has a candidate (the chunk giving its upper bound), so the keys are
+    # 0..keys−1 and the groups' sizes are a bincount.
+    counts = np.bincount(pair_pixel, minlength=keys)
+    group_start = np.cumsum(counts) - counts
+    group_min = np.minimum.reduceat(d2_pair, group_start)
+    best_pairs = np.flatnonzero(d2_pair == np.repeat(group_min, counts))
+    best_key = pair_pixel[best_pairs]
+    is_first = np.empty(best_pairs.size, dtype=bool)
+    is_first[0] = True
+    np.not_equal(best_key[1:], best_key[:-1], out=is_first[1:])
+    first = best_pairs[is_first]
+    first = first[d2_pair[first] <= cutoffs[line[first]] ** 2]
+    # Segment within the chunk: the first that reaches the pair's minimum.
+    k = np.full(first.size, _CHUNK - 1)
+    d2_first = d2[:, first]
+    for j in range(_CHUNK - 2, -1, -1):
+        k[d2_first[j] == d2_pair[first]] = j
+    line_first = line[first]
     pixel_flat = py[first].astype(np.intp) * width + px[first].astype(np.intp)
-    return Ridge(
-        pixels=pixel_flat,
-        d2=d2_row[first],
-        segment=seg_index[segs[first, k]],
-        t=t[first, k],
-        offset=np.stack([off_x[first, k], off_y[first, k]], axis=1),
-    )
+    segment = seg_index.reshape(-1, _CHUNK)[chunk[first], k]
+    t_best, d2_best = t[k, first], d2_pair[first]
+    offset = np.empty((first.size, 2))
+    offset[:, 0] = off_x[k, first]
+    offset[:, 1] = off_y[k, first]
+    bounds = np.searchsorted(line_first, np.arange(n_lines + 1))
+    for j, box in enumerate(boxes):
+        part = slice(bounds[j], bounds[j + 1])
+        results[box[0]] = Ridge(
+            pixels=pixel_flat[part],
+            d2=d2_best[part],
+            segment=segment[part],
+            t=t_best[part],
+            offset=offset[part],
+        )
+    return results
+
+
+def arm_ridges(
+    arms: Sequence[tuple[np.ndarray, float] | None], shape: tuple[int, int]
+) -> list[Ridge | None]:
+    """Ridges of several arms, given as (points, spread) or None (skipped), in one pass.
+
+    Each is ``polyline_distance(points, shape, CUTOFF_SPREADS·spread)``, for
+    :func:`arm_image_vjp`'s ``ridge`` argument.
+    """
+    present = [k for k, arm in enumerate(arms) if arm is not None]
+    lines = [(arms[k][0], CUTOFF_SPREADS * arms[k][1]) for k in present]  # type: ignore[index]
+    out: list[Ridge | None] = [None] * len(arms)
+    for k, ridge in zip(present, polyline_distances(lines, shape), strict=True):
+        out[k] = ridge
+    return out
 
 
 def arm_image_vjp(
@@ -271,6 +377,7 @@ def arm_image_vjp(
     disk_profile: np.ndarray,
     *,
     jacobian: np.ndarray | None = None,
+    ridge: Ridge | None = None,
 ) -> tuple[np.ndarray, float, Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]]]:
     """Render one arm's ridge times a disk profile, with its vector–Jacobian product.
 
@@ -287,6 +394,9 @@ def arm_image_vjp(
     jacobian
         (N, 2, k) derivatives of the vertices with respect to k geometry parameters, or None
         for a fixed poly-line.
+    ridge
+        ``polyline_distance(points, shape, CUTOFF_SPREADS·spread)`` if the caller already
+        has it (see :func:`arm_ridges`, which batches all arms); computed here otherwise.
 
     Returns
     -------
@@ -302,7 +412,8 @@ def arm_image_vjp(
     """
     shape = disk_profile.shape
     image = np.zeros(shape)
-    ridge = polyline_distance(points, shape, CUTOFF_SPREADS * spread)
+    if ridge is None:
+        ridge = polyline_distance(points, shape, CUTOFF_SPREADS * spread)
     n_geometry = 0 if jacobian is None else jacobian.shape[2]
     profile = disk_profile.ravel()[ridge.pixels]
     gauss = np.exp(-ridge.d2 / (2.0 * spread**2))
@@ -314,8 +425,8 @@ def arm_image_vjp(
         grad = np.zeros(2 + n_geometry)
         weight = cotangent.ravel()[ridge.pixels] + cotangent_total
         wv = weight * values
-        grad[0] = float(np.vdot(weight, gauss * profile))
-        grad[1] = float(np.vdot(wv, ridge.d2)) / spread**3
+        grad[0] = dot(weight, gauss * profile)
+        grad[1] = dot(wv, ridge.d2) / spread**3
         profile_cot = np.zeros(shape)
         profile_cot.ravel()[ridge.pixels] = weight * intensity * gauss
         if jacobian is not None and ridge.pixels.size:
