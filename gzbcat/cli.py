@@ -518,6 +518,12 @@ def demo(
         if catalogue.query is not None and catalogue.query_file is not None:
             typer.echo(f"  gzbcat query {catalogue.query_file}:")
             typer.echo(format_result(catalogue.query, "table"))
+    if result.figures:
+        typer.secho("\nFigures", bold=True)
+        for path in result.figures:
+            typer.echo(f"  {path}")
+    elif result.figures_missing:
+        typer.echo(f"\nFigures: {result.figures_missing}")
     typer.secho(f"\nStatus of {result.db_url}", bold=True)
     typer.echo(format_status(result.status))
     typer.echo(f"\nDone in {result.seconds:.1f} s. Explore: gzbcat --db {result.db_url} status")
@@ -525,10 +531,12 @@ def demo(
 
 def _register_extensions() -> None:
     from gzbcat.catalogue.commands import register as register_catalogue
+    from gzbcat.plots_cli import register as register_plots
     from gzbcat.simulate_cli import register as register_simulate
 
     register_simulate(app)
     register_catalogue(app)
+    register_plots(app)
 
 
 _register_extensions()

@@ -52,6 +52,8 @@ class DemoResult:
     comparison: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     catalogue: CatalogueDemoResult | None = None
+    figures: list[Path] = field(default_factory=list)
+    figures_missing: str | None = None
     seconds: float = 0.0
 
 
@@ -179,6 +181,13 @@ def run_demo(
     truth = json.loads((sample / "truth.json").read_text())
     result.comparison = compare_with_truth(engine, truth)
     result.catalogue = run_catalogue_demo(engine, output_dir, shared_data_dir())
+    try:
+        from gzbcat.plots import plot_subjects
+
+        first = sorted(int(key) for key in truth["subjects"])[:3]
+        result.figures = plot_subjects(engine, first, output_dir / "figures")
+    except ImportError:
+        result.figures_missing = "matplotlib is not installed: pip install 'gzbcat[plot]'"
     result.status = status(engine)
     engine.dispose()
     result.seconds = time.perf_counter() - started

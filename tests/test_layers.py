@@ -8,9 +8,15 @@ import textwrap
 
 PURE_MODULES = [
     "gzbcat.model",
+    "gzbcat.geometry",
     "gzbcat.zooniverse.exports",
     "gzbcat.zooniverse.annotations",
     "gzbcat.zooniverse.subject_files",
+    "gzbcat.aggregation",
+    "gzbcat.aggregation.best_individual",
+    "gzbcat.rendering",
+    "gzbcat.fitting",
+    "gzbcat.simulate",
 ]
 
 

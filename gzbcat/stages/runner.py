@@ -506,8 +506,11 @@ def run_stage(
     except BaseException:
         # Ctrl-C or a failure of the runner itself: in-flight units go back to the queue.
         if executor is not None:
+            # shutdown() forgets the worker processes, so take them first; terminating them
+            # stops computes that would otherwise run on after the runner has given up.
+            processes = list((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(executor, "_processes", {}).values()):
+            for process in processes:
                 process.terminate()
             executor = None
         _release(engine, stage.name, worker)
