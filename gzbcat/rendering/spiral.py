@@ -231,6 +231,10 @@ def polyline_distances(
     nearest segment, and only pixels with ``min_k (D_k − radius_k) ≤ cutoff`` can be within
     the cutoff; the exact point–segment distance is computed for those pairs alone. Using a
     real vertex rather than the disc centre for the upper bound halves the candidate chunks.
+    Both tests are one comparison, ``D_k − radius_k ≤ min(U, cutoff)``, over the whole box;
+    the (chunk, pixel) pairs that pass are evaluated in chunk-major order and reduced per
+    pixel with ``np.minimum.at`` (ties: lowest chunk, then lowest segment, i.e. the lowest
+    segment index), with no sort or per-pixel grouping.
     Pixels examined are those of each line's bounding box grown by its cutoff.
     """
     height, width = shape
@@ -240,63 +244,74 @@ def polyline_distances(
         points = np.asarray(vertices, dtype=np.float64)
         if len(points) < 2:
             continue
-        lo = np.floor(points.min(axis=0) - cutoff).astype(int)
-        hi = np.ceil(points.max(axis=0) + cutoff).astype(int)
-        col0, col1 = max(0, lo[0]), min(width, hi[0] + 1)
-        row0, row1 = max(0, lo[1]), min(height, hi[1] + 1)
+        reach = float(cutoff)
+        lo_x, lo_y = points.min(axis=0).tolist()
+        hi_x, hi_y = points.max(axis=0).tolist()
+        col0 = max(0, math.floor(lo_x - reach))
+        col1 = min(width, math.ceil(hi_x + reach) + 1)
+        row0 = max(0, math.floor(lo_y - reach))
+        row1 = min(height, math.ceil(hi_y + reach) + 1)
         if col1 > col0 and row1 > row0:
-            boxes.append((index, points, float(cutoff), col0, col1, row0, row1))
+            boxes.append((index, points, reach, col0, col1, row0, row1))
     if not boxes:
         return results
     n_lines = len(boxes)
     n_chunk = max(-(-(len(box[1]) - 1) // _CHUNK) for box in boxes)
-    # Per line, segments padded (last one repeated) to n_chunk whole chunks; tables are
-    # indexed by global chunk (line·n_chunk + chunk) so that pairs gather whole rows.
-    seg_index = np.empty((n_lines, n_chunk, _CHUNK), dtype=np.intp)
-    start = np.empty((2, n_lines, n_chunk, _CHUNK))
-    end = np.empty((2, n_lines, n_chunk, _CHUNK))
-    cutoffs = np.empty(n_lines)
-    pair_x, pair_y, pair_chunk, pair_key, keys = [], [], [], [], 0
+    n_pad = n_chunk * _CHUNK
+    # Per line, segments padded (last one repeated) to n_chunk whole chunks, laid out
+    # (segment-in-chunk, global chunk = line·n_chunk + chunk): per-pair gathers are np.take
+    # of whole columns, and the minimum over a chunk's segments runs along the leading axis
+    # (both much faster than fancy indexing and short-axis reductions).
+    seg_index = np.empty((n_lines, n_pad), dtype=np.intp)
+    start = np.empty((2, n_lines, n_pad))
+    end = np.empty((2, n_lines, n_pad))
+    pair_x, pair_y, pair_chunk, pair_key = [], [], [], []
+    key_base = []  # (first key, box, cutoff) per line with candidates
+    keys = 0
     for j, (_, points, cutoff, col0, col1, row0, row1) in enumerate(boxes):
         n_seg = len(points) - 1
-        index = np.minimum(np.arange(n_chunk * _CHUNK), n_seg - 1).reshape(n_chunk, _CHUNK)
+        index = np.minimum(np.arange(n_pad), n_seg - 1)
         seg_index[j] = index
-        start[:, j] = np.moveaxis(points[index], -1, 0)
-        end[:, j] = np.moveaxis(points[index + 1], -1, 0)
-        cutoffs[j] = cutoff
-        anchor = points[np.minimum(np.arange(n_chunk) * _CHUNK + _CHUNK // 2, n_seg)]
-        vertices = np.concatenate([points[index], points[index[:, -1:] + 1]], axis=1)
-        radius = np.sqrt(((vertices - anchor[:, None, :]) ** 2).sum(axis=2).max(axis=1))
+        xy = points.T
+        start[:, j] = xy[:, index]
+        end[:, j] = xy[:, index + 1]
+        # Anchor: a chunk's middle vertex; radius: the farthest of its segments' endpoints.
+        mid = np.minimum(np.arange(n_chunk) * _CHUNK + _CHUNK // 2, n_seg)
+        anchor_x, anchor_y = xy[0, mid], xy[1, mid]
+        window = np.empty((n_chunk, _CHUNK + 1), dtype=np.intp)
+        window[:, :_CHUNK] = index.reshape(n_chunk, _CHUNK)
+        window[:, _CHUNK] = index[_CHUNK - 1 :: _CHUNK] + 1
+        r2 = (xy[0, window] - anchor_x[:, None]) ** 2 + (xy[1, window] - anchor_y[:, None]) ** 2
+        radius = np.sqrt(r2.max(axis=1))
         # (chunk, row, col) layout: reductions over chunks run along the leading axis.
-        xs = np.arange(col0, col1, dtype=np.float64)
-        ys = np.arange(row0, row1, dtype=np.float64)
-        dist = (xs[None, None, :] - anchor[:, 0, None, None]) ** 2 + (
-            ys[None, :, None] - anchor[:, 1, None, None]
-        ) ** 2
+        nx, ny = col1 - col0, row1 - row0
+        dx2 = (np.arange(col0, col1, dtype=np.float64) - anchor_x[:, None]) ** 2
+        dy2 = (np.arange(row0, row1, dtype=np.float64) - anchor_y[:, None]) ** 2
+        dist = np.add(dy2[:, :, None], dx2[:, None, :])
         dist = np.sqrt(dist, out=dist).reshape(n_chunk, -1)
-        upper = dist.min(axis=0)
+        bound = dist.min(axis=0)  # upper bound on the distance (an anchor is on the line)
+        np.minimum(bound, cutoff, out=bound)
         dist -= radius[:, None]  # now a lower bound per chunk
-        near = np.flatnonzero(dist.min(axis=0) <= cutoff)
-        if near.size == 0:
+        # Candidates: chunks whose lower bound beats both the upper bound and the cutoff. A
+        # pixel whose nearest segment is within the cutoff keeps that segment's chunk; one
+        # beyond the cutoff may keep none, or some, and is dropped below either way.
+        candidate = np.less_equal(dist, bound)
+        flat = np.flatnonzero(candidate)  # (chunk, pixel) order: chunk-major
+        if flat.size == 0:
             continue
-        # (pixel, chunk) candidates, C-ordered so that pairs come grouped by pixel.
-        candidate = np.less_equal(dist[:, near].T, upper[near, None], order="C")
-        pix_local, chunk = np.divmod(np.flatnonzero(candidate), n_chunk)
-        pixel = near[pix_local]
-        nx = col1 - col0
-        pair_x.append((col0 + pixel % nx).astype(np.float64))
-        pair_y.append((row0 + pixel // nx).astype(np.float64))
+        chunk, pixel = np.divmod(flat, nx * ny)
+        row, col = np.divmod(pixel, nx)
+        pair_x.append(col + col0)
+        pair_y.append(row + row0)
         pair_chunk.append(chunk + j * n_chunk)
-        pair_key.append(pix_local + keys)  # one key per (line, pixel), increasing
-        keys += near.size
+        pair_key.append(pixel + keys)
+        key_base.append((keys, j, cutoff))
+        keys += nx * ny
     if not pair_x:
         return results
-    px, py = np.concatenate(pair_x), np.concatenate(pair_y)
+    ix, iy = np.concatenate(pair_x), np.concatenate(pair_y)
+    px, py = ix.astype(np.float64), iy.astype(np.float64)
     chunk, pair_pixel = np.concatenate(pair_chunk), np.concatenate(pair_key)
-    line = chunk // n_chunk
-    # (segment-in-chunk, pair) layout: per-pair gathers are np.take of whole columns, and
-    # the minimum over a chunk's segments runs along the leading axis (both much faster
-    # than fancy indexing and short-axis reductions).
     start = start.reshape(2, -1, _CHUNK).transpose(0, 2, 1)  # (2, _CHUNK, chunks)
     edge = end.reshape(2, -1, _CHUNK).transpose(0, 2, 1) - start
     inv_length2 = 1.0 / np.maximum(edge[0] ** 2 + edge[1] ** 2, 1e-300)
@@ -315,38 +330,40 @@ def polyline_distances(
     d2 = off_x * off_x
     d2 += off_y * off_y
     d2_pair = d2.min(axis=0)
-    # Minimum per pixel over its candidate pairs (pairs are grouped by pixel); the first
-    # pair reaching it wins ties, and within it the first segment.
-    # Every near pixel has a candidate (the chunk giving its upper bound), so the keys are
-    # 0..keys−1 and the groups' sizes are a bincount.
-    counts = np.bincount(pair_pixel, minlength=keys)
-    group_start = np.cumsum(counts) - counts
-    group_min = np.minimum.reduceat(d2_pair, group_start)
-    best_pairs = np.flatnonzero(d2_pair == np.repeat(group_min, counts))
-    best_key = pair_pixel[best_pairs]
-    is_first = np.empty(best_pairs.size, dtype=bool)
-    is_first[0] = True
-    np.not_equal(best_key[1:], best_key[:-1], out=is_first[1:])
-    first = best_pairs[is_first]
-    first = first[d2_pair[first] <= cutoffs[line[first]] ** 2]
+    # Minimum per pixel over its candidate pairs; ties go to the first pair reaching it,
+    # which (pairs being chunk-major per line) is the lowest chunk, and within it to the
+    # first segment: the lowest segment index overall.
+    best = np.full(keys, np.inf)
+    np.minimum.at(best, pair_pixel, d2_pair)
+    hits = np.flatnonzero(d2_pair == best[pair_pixel])
+    first_pair = np.full(keys, chunk.size, dtype=np.intp)
+    np.minimum.at(first_pair, pair_pixel[hits], hits)
+    # Pixels within their line's cutoff (ascending keys: ascending flat indices per line).
+    out_keys = []
+    for n, (key0, _, cutoff) in enumerate(key_base):
+        key1 = key_base[n + 1][0] if n + 1 < len(key_base) else keys
+        line_best = best[key0:key1]
+        out_keys.append(np.flatnonzero(line_best <= cutoff * cutoff) + key0)
+    sel = np.concatenate(out_keys)
+    first = first_pair[sel]
     # Segment within the chunk: the first that reaches the pair's minimum.
     k = np.full(first.size, _CHUNK - 1)
     d2_first = d2[:, first]
+    d2_min = d2_pair[first]
     for j in range(_CHUNK - 2, -1, -1):
-        k[d2_first[j] == d2_pair[first]] = j
-    line_first = line[first]
-    pixel_flat = py[first].astype(np.intp) * width + px[first].astype(np.intp)
+        k[d2_first[j] == d2_min] = j
+    pixel_flat = iy[first] * width + ix[first]
     segment = seg_index.reshape(-1, _CHUNK)[chunk[first], k]
-    t_best, d2_best = t[k, first], d2_pair[first]
+    t_best = t[k, first]
     offset = np.empty((first.size, 2))
     offset[:, 0] = off_x[k, first]
     offset[:, 1] = off_y[k, first]
-    bounds = np.searchsorted(line_first, np.arange(n_lines + 1))
-    for j, box in enumerate(boxes):
-        part = slice(bounds[j], bounds[j + 1])
-        results[box[0]] = Ridge(
+    bounds = np.cumsum([0] + [part.size for part in out_keys])
+    for n, (_, j, _) in enumerate(key_base):
+        part = slice(int(bounds[n]), int(bounds[n + 1]))
+        results[boxes[j][0]] = Ridge(
             pixels=pixel_flat[part],
-            d2=d2_best[part],
+            d2=d2_min[part],
             segment=segment[part],
             t=t_best[part],
             offset=offset[part],

@@ -207,3 +207,20 @@ def test_perf_helpers() -> None:
     assert dot(a, b) == pytest.approx(float(np.vdot(a, b)), rel=1e-12)
     first = keep_freed_memory()
     assert keep_freed_memory() is first  # applied once, then remembered
+
+
+def test_distance_ties_go_to_the_lowest_segment() -> None:
+    # A closed square with power-of-two sides: every distance is exact, so ties are exact.
+    points = np.array([[4.0, 4.0], [12.0, 4.0], [12.0, 12.0], [4.0, 12.0], [4.0, 4.0]])
+    shape = (17, 17)
+    ridge = polyline_distance(points, shape, cutoff=6.0)
+    ys, xs = np.divmod(ridge.pixels, shape[1])
+    p = np.stack([xs, ys], axis=1).astype(float)[:, None, :]
+    v, w = points[:-1][None], points[1:][None]
+    e = w - v
+    t = np.clip(((p - v) * e).sum(-1) / (e**2).sum(-1), 0, 1)
+    d2 = ((v + t[..., None] * e - p) ** 2).sum(-1)
+    np.testing.assert_array_equal(ridge.d2, d2.min(axis=1))
+    np.testing.assert_array_equal(ridge.segment, d2.argmin(axis=1))  # first of equals
+    centre = int(np.flatnonzero(ridge.pixels == 8 * shape[1] + 8)[0])
+    assert ridge.segment[centre] == 0 and ridge.d2[centre] == 16.0
