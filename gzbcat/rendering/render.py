@@ -157,9 +157,14 @@ def render_model(
     parts = render_components(
         model, shape, method=method, oversample=oversample, base_roll=base_roll
     )
-    total = np.zeros(shape)
-    for image in parts.values():
-        total += image
+    images = iter(parts.values())
+    total = next(images, None)
+    if total is None:
+        total = np.zeros(shape)
+    else:
+        total = total.copy()  # the first part may be shared (the arms' disk profile)
+        for image in images:
+            total += image
     if psf is None:
         return total
     return psf_operator(psf, shape, method=method)(total)

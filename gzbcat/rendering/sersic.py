@@ -96,6 +96,7 @@ _ADAPTIVE_THRESHOLDS = np.array(
 )  # err(r) above which a pixel needs at least _ADAPTIVE_FACTORS[k]
 _RADII_STEPS = np.linspace(0.0, 1.0, 256)  # error table: radii 0.1·(R/0.1)^t, geometric
 _LEVEL_SAMPLES = 3000  # extra samples worth saving one level's fixed cost (see plan_sampling)
+_SMALL_INTEGER_C = (3.0, 4.0)  # boxiness powers evaluated as products in the boxy path
 _TRUNCATE = 34.5  # pixels where the profile is below e^−34.5 ≈ 1e-15 of its peak stay 0
 
 
@@ -424,31 +425,46 @@ def plan_sampling(
     r = np.hypot(u, v) if c == 2.0 else (np.abs(u) ** c + np.abs(v) ** c) ** (1.0 / c)
     r -= reach
     # Level k of a pixel = number of limits with radius ≥ r (the radii are non-increasing).
-    ascending = np.array([radius for _, radius in reversed(limits)])
-    level = len(limits) - np.searchsorted(ascending, r.ravel(), side="left")
-    local = np.flatnonzero(level)
-    local_level = level[local]
-    flat = (local // (col1 - col0) + row0) * width + (local % (col1 - col0) + col0)
+    ascending = [radius for _, radius in reversed(limits)]
+    level = len(limits) - np.searchsorted(ascending, r, side="left")
+    counts = np.bincount(level.ravel(), minlength=len(limits) + 1).tolist()
+    # A level costs a fixed ~40 numpy calls (forward and gradient) whatever its size, so a
+    # small one is cheaper folded into the next finer level (more samples, only more exact).
+    # Decided on the counts alone; dest[k] is the level whose lattice level k's pixels get.
+    groups = [[k, counts[k]] for k in range(1, len(limits) + 1) if counts[k]]
+    dest = list(range(len(limits) + 1))
+    for i in range(len(groups) - 2, -1, -1):
+        k, size = groups[i]
+        finer, _ = groups[i + 1]
+        factor, finer_factor = limits[k - 1][0], limits[finer - 1][0]
+        if size * (finer_factor**2 - factor**2) < _LEVEL_SAMPLES:
+            groups[i + 1][1] += size
+            for j in range(len(dest)):
+                if dest[j] == k:
+                    dest[j] = finer
+            del groups[i]
+    if dest != list(range(len(limits) + 1)):
+        level = np.asarray(dest, dtype=np.intp)[level]
+    box_width = col1 - col0
+
+    def pixels_where(mask: np.ndarray) -> np.ndarray:
+        """Ascending flat image indices of the box's True pixels (row-major = ascending)."""
+        rows, cols = np.nonzero(mask)
+        rows += row0
+        rows *= width
+        rows += cols
+        rows += col0
+        return rows
+
     if base.pixels is not None:  # keep the levels disjoint
         keep = np.zeros(height * width, dtype=bool)
         keep[base.pixels] = True
-        keep[flat] = False
+        keep.reshape(height, width)[row0:row1, col0:col0 + box_width][level > 0] = False
         base = Level(1, np.flatnonzero(keep))
-    order = np.argsort(local_level, kind="stable")  # group by level, ascending pixels
-    bounds = np.cumsum(np.bincount(local_level, minlength=len(limits) + 1))
-    refined = [
-        (factor, flat[order[bounds[k - 1] : bounds[k]]])
-        for k, (factor, _) in enumerate(limits, start=1)
-        if bounds[k] > bounds[k - 1]
-    ]
-    # A level costs a fixed ~40 numpy calls (forward and gradient) whatever its size, so a
-    # small one is cheaper folded into the next finer level (more samples, only more exact).
-    for i in range(len(refined) - 2, -1, -1):
-        factor, pixels = refined[i]
-        finer, finer_pixels = refined[i + 1]
-        if pixels.size * (finer**2 - factor**2) < _LEVEL_SAMPLES:
-            refined[i + 1] = (finer, np.sort(np.concatenate([pixels, finer_pixels])))
-            del refined[i]
+    if len(groups) == 1:
+        refined = [(limits[groups[0][0] - 1][0], pixels_where(level > 0))]
+    else:
+        refined = [(limits[k - 1][0], pixels_where(level == k)) for k, _ in groups]
     levels = [base] + [Level(factor, pixels) for factor, pixels in refined]
     return SamplingPlan(shape, tuple(levels))
 
@@ -515,7 +531,7 @@ class _Samples:
     abs_v: np.ndarray | None = None
     pow_u: np.ndarray | None = None  # |u|^c
     pow_v: np.ndarray | None = None
-    log_u: np.ndarray | None = None  # ln max(|u|, floor)
+    log_u: np.ndarray | None = None  # ln max(|u|, floor), unless c is a small integer
     log_v: np.ndarray | None = None
     total: np.ndarray | None = None  # |u|^c + |v|^c (+ε)
     log_total: np.ndarray | None = None
@@ -561,13 +577,22 @@ def _evaluate(comp: SersicComponent, b: float, level: Level, shape: tuple[int, i
         np.maximum(abs_u, _ABS_FLOOR, out=abs_u)
         abs_v = np.abs(v)
         np.maximum(abs_v, _ABS_FLOOR, out=abs_v)
-        # |u|^c as exp(c·ln|u|): cheaper than np.power, and the gradient reuses ln|u|.
-        log_u = np.log(abs_u)
-        pow_u = log_u * c
-        np.exp(pow_u, out=pow_u)
-        log_v = np.log(abs_v)
-        pow_v = log_v * c
-        np.exp(pow_v, out=pow_v)
+        log_u = log_v = None
+        if c in _SMALL_INTEGER_C:
+            # |u|^c by repeated products, no transcendentals (ln|u| is left to the VJP).
+            pow_u = abs_u * abs_u
+            pow_v = abs_v * abs_v
+            for _ in range(int(c) - 2):
+                pow_u *= abs_u
+                pow_v *= abs_v
+        else:
+            # |u|^c as exp(c·ln|u|): cheaper than np.power, and the gradient reuses ln|u|.
+            log_u = np.log(abs_u)
+            pow_u = log_u * c
+            np.exp(pow_u, out=pow_u)
+            log_v = np.log(abs_v)
+            pow_v = log_v * c
+            np.exp(pow_v, out=pow_v)
         total = pow_u + pow_v
         total += _R2_EPS
         log_total = np.log(total)
@@ -723,7 +748,8 @@ def render_sersic_vjp(
                 assert st.u is not None and st.v is not None and st.total is not None
                 assert st.abs_u is not None and st.abs_v is not None and st.pow_u is not None
                 assert st.pow_v is not None and st.log_total is not None
-                assert st.log_u is not None and st.log_v is not None
+                log_u = st.log_u if st.log_u is not None else np.log(st.abs_u)
+                log_v = st.log_v if st.log_v is not None else np.log(st.abs_v)
                 # w ∂f/∂total = k·wfs/(c·total); ∂total/∂u = c·|u|^c/u, likewise v.
                 g = wfs / st.total
                 g_pu = g * st.pow_u
@@ -738,7 +764,7 @@ def render_sersic_vjp(
                 # ∂ln r/∂c = −ln(total)/c² + (|u|^c ln|u| + |v|^c ln|v|)/(c·total)
                 grad[7] += k * (
                     -_dot(wfs, st.log_total) / c**2
-                    + (_dot(g_pu, st.log_u) + _dot(g_pv, st.log_v)) / c
+                    + (_dot(g_pu, log_u) + _dot(g_pv, log_v)) / c
                 )
             grad[0] += cos / q * sum_fu - sin * sum_fv
             grad[1] += sin / q * sum_fu + cos * sum_fv
