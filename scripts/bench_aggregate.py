@@ -1,78 +1,135 @@
 """Benchmark: time the pure aggregation core per subject (no database).
 
-Builds a seeded synthetic sample in-process: per subject a random galaxy (size, roll, axis
-ratio, pitch angle, chirality, 0–4 arms) and 30 simulated volunteers drawing it (see
-``tests/aggregation/synthetic.py``), then times ``gzbcat.aggregation.aggregate`` on each and
-prints the median and 90th percentile seconds per subject. Goal (issue #4): median ≤ 0.1 s;
-the reference needed ~3 s (spec §10.3).
+Builds a seeded sample with :func:`gzbcat.simulate.simulate` (hand-drawn arms of 20–150
+points, 0–4 arms, junk rows) in a temporary folder, parses every classification with the real
+parser (``read_classification_export`` → ``parse_annotation`` in each subject's canvas frame
+from its fitting metadata), groups the models by subject and times
+``gzbcat.aggregation.aggregate`` on each with ``time.process_time`` (CPU seconds, so other
+load on the machine does not inflate it). Prints the median, 90th percentile and maximum per
+subject, and arms recovered against the truth. Goal (issue #4): median ≤ 0.1 s per subject in
+corrected mode; the reference pipeline needed ~3 s (spec §10.3).
 
-    python scripts/bench_aggregate.py [--subjects N] [--method corrected|reference] [--seed S]
+    python scripts/bench_aggregate.py [--galaxies N] [--seed S] [--reference K] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
+import pstats
 import sys
+import tempfile
 import time
-from dataclasses import replace
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.aggregation
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gzbcat.aggregation import aggregate
-from tests.aggregation.synthetic import simulate_volunteers, two_arm_galaxy
+from gzbcat.model import GalaxyModel
+from gzbcat.simulate import simulate
+from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
+from gzbcat.zooniverse.exports import ClassificationRow, read_classification_export
+from gzbcat.zooniverse.subject_files import read_fitting_metadata
+
+Sample = list[tuple[int, tuple[int, int], list[GalaxyModel], int]]
+"""Per subject: id, (H, W), parsed volunteer models, true arm count."""
 
 
-def _subject(rng: np.random.Generator) -> tuple[object, list]:
-    size = int(rng.integers(100, 260))
-    shape = (size, int(size * rng.uniform(0.9, 1.1)))
-    n_arms = int(rng.integers(0, 5))
-    truth = two_arm_galaxy(
-        pitch_angle_deg=float(rng.uniform(12, 30)),
-        chirality=int(rng.choice([-1, 1])),
-        image_shape=shape,
-        n_arms=n_arms,
+def build_sample(folder: Path, galaxies: int, volunteers: int, seed: int) -> Sample:
+    """Simulate ``galaxies`` subjects into ``folder`` and parse them as the pipeline would."""
+    simulate(folder, galaxies=galaxies, volunteers=volunteers, seed=seed)
+    truth = json.loads((folder / "truth.json").read_text())["subjects"]
+    rows: dict[int, list[ClassificationRow]] = defaultdict(list)
+    for row in read_classification_export(folder / "classifications.csv"):
+        if isinstance(row, ClassificationRow):
+            rows[row.subject_id].append(row)
+    sample: Sample = []
+    for sid in sorted(rows):
+        image = read_fitting_metadata(folder / "fitting-metadata" / f"{sid}.json", subject_id=sid)
+        height, width = image.image.shape
+        frame = CanvasFrame(
+            image_width=width,
+            image_height=height,
+            canvas_width=image.canvas_width,
+            canvas_height=image.canvas_height,
+            rotation_correction=float(image.rotation_correction or 0.0),
+        )
+        models = []
+        for row in rows[sid]:
+            try:
+                models.append(parse_annotation(row.annotations, frame))
+            except AnnotationError:
+                continue  # the simulation's junk rows
+        n_true = len(truth[str(sid)]["model"]["arms"])
+        sample.append((sid, (height, width), models, n_true))
+    return sample
+
+
+def time_sample(sample: Sample, method: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """CPU seconds per subject and (true, aggregated) arm counts."""
+    seconds, arms = [], []
+    for _, shape, models, n_true in sample:
+        start = time.process_time()
+        result = aggregate(models, shape, method=method)
+        seconds.append(time.process_time() - start)
+        arms.append((n_true, len(result.model.arms)))
+    return np.array(seconds), arms
+
+
+def report(method: str, seconds: np.ndarray, arms: list[tuple[int, int]]) -> None:
+    true_arms = sum(t for t, _ in arms)
+    found_arms = sum(f for _, f in arms)
+    exact = sum(t == f for t, f in arms)
+    print(f"method {method}: {len(seconds)} subjects")
+    print(
+        f"  arms: {true_arms} true, {found_arms} aggregated; "
+        f"count exact on {exact}/{len(arms)} subjects"
     )
-    scale = size / 160
-    disk = truth.disk.with_parameters(
-        re=truth.disk.re * scale,
-        roll=float(rng.uniform(0, np.pi)),
-        q=float(rng.uniform(0.35, 0.9)),
+    print(
+        f"  CPU seconds per subject: median {np.median(seconds):.4f}, "
+        f"p90 {np.percentile(seconds, 90):.4f}, max {seconds.max():.4f}, "
+        f"total {seconds.sum():.2f}"
     )
-    arms = tuple(replace(arm, a_px=arm.a_px * scale) for arm in truth.arms)
-    truth = replace(truth, disk=disk, arms=arms)
-    volunteers = simulate_volunteers(truth, rng, n_volunteers=30)
-    return truth, volunteers
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=100)
-    parser.add_argument("--method", choices=["corrected", "reference"], default="corrected")
+    parser.add_argument("--galaxies", type=int, default=40)
+    parser.add_argument("--volunteers", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2024)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    sample = [_subject(rng) for _ in range(args.subjects)]
-    aggregate(sample[0][1], sample[0][0].image_shape, method=args.method)  # warm-up
-    seconds = []
-    n_arms = []
-    for truth, volunteers in sample:
-        start = time.perf_counter()
-        result = aggregate(volunteers, truth.image_shape, method=args.method)
-        seconds.append(time.perf_counter() - start)
-        n_arms.append((len(truth.arms), len(result.model.arms)))
-    seconds_arr = np.array(seconds)
-    true_arms = sum(t for t, _ in n_arms)
-    found_arms = sum(f for _, f in n_arms)
-    print(f"method {args.method}: {args.subjects} subjects, 30 volunteers each")
-    print(f"arms: {true_arms} true, {found_arms} aggregated")
-    print(
-        f"seconds per subject: median {np.median(seconds_arr):.4f}, "
-        f"p90 {np.percentile(seconds_arr, 90):.4f}, max {seconds_arr.max():.4f}, "
-        f"total {seconds_arr.sum():.2f}"
+    parser.add_argument(
+        "--reference", type=int, default=3, help="also time reference mode on this many subjects"
     )
+    parser.add_argument("--repeats", type=int, default=1, help="time each subject this often")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of corrected")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        sample = build_sample(Path(tmp), args.galaxies, args.volunteers, args.seed)
+        print(f"simulated and parsed {len(sample)} subjects in {time.perf_counter() - start:.1f} s")
+    drawn = [sum(len(m.arms) for m in models) for _, _, models, _ in sample]
+    print(
+        f"models per subject: median {np.median([len(s[2]) for s in sample]):.0f}; "
+        f"drawn arms per subject: median {np.median(drawn):.0f}, max {max(drawn)}"
+    )
+    aggregate(sample[0][2], sample[0][1])  # warm-up (imports, caches)
+    runs = [time_sample(sample, "corrected") for _ in range(max(1, args.repeats))]
+    seconds = np.median(np.stack([r[0] for r in runs]), axis=0)
+    report("corrected", seconds, runs[0][1])
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        time_sample(sample, "corrected")
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    if args.reference > 0:
+        subset = sample[: args.reference]
+        ref_seconds, ref_arms = time_sample(subset, "reference")
+        report("reference", ref_seconds, ref_arms)
 
 
 if __name__ == "__main__":

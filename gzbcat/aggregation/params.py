@@ -34,6 +34,13 @@ class AggregationParams:
     merge_distance
         Two fitted arms closer than this (normalised squared units) are merged (spec §6.7:
         5e-4).
+    metric_cutoff_factor
+        The poly-line metric is computed exactly only where a cheap lower bound (spec §6.4
+        via bounding boxes) is at most this many times the threshold it is compared with
+        (``spiral_eps`` for clustering, ``merge_distance`` for merging); other entries hold
+        the bound. Any factor ≥ 1 gives the same clusters and merges as the exact metric;
+        larger factors keep more entries exact (for inspection) at more cost. Not in the
+        reference, which computed every entry.
     min_arm_points
         A drawn arm needs at least this many points (spec §6.1: "more than 5", so 6).
     centre_split_radius_px
@@ -66,6 +73,7 @@ class AggregationParams:
     spiral_eps: float = 1e-3
     spiral_min_samples: int = 4
     merge_distance: float = 5e-4
+    metric_cutoff_factor: float = 2.0
     min_arm_points: int = 6
     centre_split_radius_px: float = 2.5
     lof_n_neighbors: int = 20
@@ -83,6 +91,12 @@ class AggregationParams:
     bar_intensity: float = 0.01
     arm_intensity: float = 0.1
     arm_spread_px: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.metric_cutoff_factor >= 1.0:
+            raise ValueError(
+                f"metric_cutoff_factor must be at least 1, not {self.metric_cutoff_factor}"
+            )
 
     def eps_for(self, component: str) -> float:
         """The DBSCAN eps of a component name (``disk``, ``bulge`` or ``bar``)."""

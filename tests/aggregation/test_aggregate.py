@@ -100,6 +100,8 @@ def test_params_are_hashable_and_validated_method() -> None:
     assert hash(AggregationParams()) == hash(AggregationParams())
     with pytest.raises(ValueError, match="method"):
         aggregate([], (10, 10), method="other")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="metric_cutoff_factor"):
+        AggregationParams(metric_cutoff_factor=0.5)
 
 
 def test_aggregate_model_round_trips_through_json_dict() -> None:

@@ -150,6 +150,86 @@ def test_fast_grouped_lof_matches_scikit_learn() -> None:
     assert (~fast).sum() > 0
 
 
+def test_fast_grouped_lof_matches_scikit_learn_on_a_large_uneven_cluster() -> None:
+    """~1,800 points in 24 groups of 5–160 points: the neighbour lists are queried short and
+    topped up for the rows that lose many neighbours to a big left-out group; a 3-point
+    group leaves almost the whole cloud to train on; duplicated points test self-removal."""
+    rng = np.random.default_rng(21)
+    sizes = [5, 3, 160, 150, *rng.integers(20, 120, 20)]
+    lines = []
+    for g, n in enumerate(sizes):
+        t = np.linspace(0, 4, int(n)) + rng.uniform(0, 0.5)
+        pts = np.column_stack((np.exp(0.25 * t) * np.cos(t), np.exp(0.25 * t) * np.sin(t)))
+        pts += rng.normal(0, 0.04 if g != 2 else 0.01, pts.shape)
+        if g % 5 == 1:
+            pts[::4] += rng.normal(0, 0.5, pts[::4].shape)
+        lines.append(pts)
+    lines[5][:3] = lines[6][:3]  # exact duplicates across groups
+    coords = np.concatenate(lines)
+    groups = np.concatenate([np.full(len(line), 10 * g) for g, line in enumerate(lines)])
+    fast = grouped_lof_inliers(coords, groups, 20)
+    slow = grouped_lof_inliers(coords, groups, 20, use_sklearn=True)
+    assert (fast != slow).sum() == 0
+    assert 0 < (~fast).sum() < len(fast) // 2
+
+
+def test_grouped_lof_caps_the_neighbour_count_on_tiny_clusters() -> None:
+    rng = np.random.default_rng(5)
+    coords = rng.normal(0, 1, (14, 2))
+    groups = np.repeat([0, 1, 2, 3], [5, 4, 3, 2])
+    fast = grouped_lof_inliers(coords, groups, 20)
+    slow = grouped_lof_inliers(coords, groups, 20, use_sklearn=True)
+    assert fast.tolist() == slow.tolist()
+
+
+def _arm_like_lines(seed: int) -> list[np.ndarray]:
+    """Noisy hand-drawn-like arms: 3 spiral arms, 8 lines each, normalised to ~unit image."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for arm in range(3):
+        for _ in range(8):
+            t = np.linspace(rng.uniform(0, 0.4), rng.uniform(2.5, 3.2), int(rng.integers(8, 60)))
+            t = t + 2 * math.pi * arm / 3
+            r = 0.05 * np.exp(0.35 * (t - 2 * math.pi * arm / 3))
+            pts = np.column_stack((r * np.cos(t), r * np.sin(t))) + 0.5
+            lines.append(drop_repeated_vertices(pts + rng.normal(0, 0.006, pts.shape)))
+    return lines
+
+
+@pytest.mark.parametrize("cutoff", [1e-3, 2e-3, 1e-2])
+def test_metric_cutoff_is_exact_below_it_and_a_lower_bound_above(cutoff: float) -> None:
+    lines = _arm_like_lines(2)
+    exact = polyline_distance_matrix(lines)
+    bounded = polyline_distance_matrix(lines, cutoff=cutoff)
+    below = exact <= cutoff
+    assert np.array_equal(bounded <= cutoff, below)  # the same ≤ decisions …
+    np.testing.assert_allclose(bounded[below], exact[below], rtol=1e-9, atol=1e-15)
+    assert np.all(bounded[~below] <= exact[~below] * (1 + 1e-12))  # … and bounds above
+    assert np.all(bounded[~below] > cutoff)
+    assert 0 < below.sum() < below.size
+    directed_exact = directed_distance_matrix(lines)
+    directed = directed_distance_matrix(lines, cutoff=cutoff)
+    off = ~np.eye(len(lines), dtype=bool)
+    assert np.array_equal((directed <= cutoff)[off], (directed_exact <= cutoff)[off])
+    keep = (directed_exact <= cutoff) & off
+    np.testing.assert_allclose(directed[keep], directed_exact[keep], rtol=1e-9, atol=1e-15)
+    assert np.all(directed[~keep & off] <= directed_exact[~keep & off] * (1 + 1e-12))
+
+
+def test_metric_cutoff_gives_the_same_dbscan_clusters() -> None:
+    from sklearn.cluster import DBSCAN
+
+    lines = _arm_like_lines(9)
+
+    def labels(matrix: np.ndarray) -> list[int]:
+        return DBSCAN(eps=1e-3, min_samples=4, metric="precomputed").fit_predict(matrix).tolist()
+
+    exact = labels(polyline_distance_matrix(lines))
+    assert max(exact) >= 1  # several clusters, so the test means something
+    assert labels(polyline_distance_matrix(lines, cutoff=1e-3)) == exact
+    assert labels(polyline_distance_matrix(lines, cutoff=2e-3)) == exact
+
+
 def _face_on_disk(centre: float) -> SersicComponent:
     return SersicComponent(mux=centre, muy=centre, roll=0.0, re=50.0, q=1.0, intensity=0.2)
 
