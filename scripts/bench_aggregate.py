@@ -1,13 +1,15 @@
-"""Benchmark: time the pure aggregation core per subject (no database).
+"""Benchmark: time aggregation and best-individual selection per subject (no database).
 
 Builds a seeded sample with :func:`gzbcat.simulate.simulate` (hand-drawn arms of 20–150
 points, 0–4 arms, junk rows) in a temporary folder, parses every classification with the real
 parser (``read_classification_export`` → ``parse_annotation`` in each subject's canvas frame
 from its fitting metadata), groups the models by subject and times
 ``gzbcat.aggregation.aggregate`` on each with ``time.process_time`` (CPU seconds, so other
-load on the machine does not inflate it). Prints the median, 90th percentile and maximum per
-subject, and arms recovered against the truth. Goal (issue #4): median ≤ 0.1 s per subject in
-corrected mode; the reference pipeline needed ~3 s (spec §10.3).
+load on the machine does not inflate it), and the best-individual choice (render every
+volunteer model with the PSF, χ² against the image) on each. Prints the median, 90th
+percentile and maximum per subject, and arms recovered against the truth. Goals (issue #4):
+medians ≤ 0.1 s (aggregation, corrected mode) and ≤ 0.2 s (best individual) per subject; the
+reference pipeline needed ~3 s to aggregate (spec §10.3).
 
     python scripts/bench_aggregate.py [--galaxies N] [--seed S] [--reference K] [--profile]
 """
@@ -18,7 +20,6 @@ import argparse
 import cProfile
 import json
 import pstats
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -26,17 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from gzbcat.aggregation import aggregate
-from gzbcat.model import GalaxyModel
+from gzbcat.aggregation.best_individual import best_individual
+from gzbcat.model import GalaxyModel, SubjectImage
 from gzbcat.simulate import simulate
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
 from gzbcat.zooniverse.exports import ClassificationRow, read_classification_export
 from gzbcat.zooniverse.subject_files import read_fitting_metadata
 
-Sample = list[tuple[int, tuple[int, int], list[GalaxyModel], int]]
-"""Per subject: id, (H, W), parsed volunteer models, true arm count."""
+Sample = list[tuple[int, tuple[int, int], list[GalaxyModel], int, SubjectImage]]
+"""Per subject: id, (H, W), parsed volunteer models, true arm count, image."""
 
 
 def build_sample(folder: Path, galaxies: int, volunteers: int, seed: int) -> Sample:
@@ -65,14 +65,14 @@ def build_sample(folder: Path, galaxies: int, volunteers: int, seed: int) -> Sam
             except AnnotationError:
                 continue  # the simulation's junk rows
         n_true = len(truth[str(sid)]["model"]["arms"])
-        sample.append((sid, (height, width), models, n_true))
+        sample.append((sid, (height, width), models, n_true, image))
     return sample
 
 
 def time_sample(sample: Sample, method: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """CPU seconds per subject and (true, aggregated) arm counts."""
     seconds, arms = [], []
-    for _, shape, models, n_true in sample:
+    for _, shape, models, n_true, _image in sample:
         start = time.process_time()
         result = aggregate(models, shape, method=method)
         seconds.append(time.process_time() - start)
@@ -111,7 +111,7 @@ def main() -> None:
         start = time.perf_counter()
         sample = build_sample(Path(tmp), args.galaxies, args.volunteers, args.seed)
         print(f"simulated and parsed {len(sample)} subjects in {time.perf_counter() - start:.1f} s")
-    drawn = [sum(len(m.arms) for m in models) for _, _, models, _ in sample]
+    drawn = [sum(len(m.arms) for m in s[2]) for s in sample]
     print(
         f"models per subject: median {np.median([len(s[2]) for s in sample]):.0f}; "
         f"drawn arms per subject: median {np.median(drawn):.0f}, max {max(drawn)}"
@@ -126,6 +126,16 @@ def main() -> None:
         time_sample(sample, "corrected")
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    best_seconds = []
+    for _, _, models, _, image in sample:
+        start = time.process_time()
+        best_individual(models, image)
+        best_seconds.append(time.process_time() - start)
+    best = np.array(best_seconds)
+    print(
+        f"best individual: CPU seconds per subject: median {np.median(best):.4f}, "
+        f"p90 {np.percentile(best, 90):.4f}, max {best.max():.4f}"
+    )
     if args.reference > 0:
         subset = sample[: args.reference]
         ref_seconds, ref_arms = time_sample(subset, "reference")
