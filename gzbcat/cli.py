@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gzbcat.cli_common import fail, open_engine
 from gzbcat.settings import DEFAULT_DATABASE_URL, database_url
 
 app = typer.Typer(
@@ -41,11 +42,6 @@ class _State:
     db_url: str
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -60,19 +56,6 @@ def main(
     ] = None,
 ) -> None:
     ctx.obj = _State(db_url=database_url(db))
-
-
-def _engine(ctx: typer.Context, *, check: bool = True) -> Any:
-    from gzbcat.db.engine import SchemaError, check_schema, make_engine
-
-    engine = make_engine(ctx.obj.db_url)
-    ctx.call_on_close(engine.dispose)
-    if check:
-        try:
-            check_schema(engine)
-        except SchemaError as error:
-            raise _fail(str(error)) from None
-    return engine
 
 
 @contextmanager
@@ -110,7 +93,7 @@ def init(ctx: typer.Context) -> None:
     """Create the database schema, or upgrade it to this version of gzbcat."""
     from gzbcat.db.engine import current_revision, head_revision, upgrade
 
-    engine = _engine(ctx, check=False)
+    engine = open_engine(ctx, check=False)
     before = current_revision(engine)
     upgrade(engine)
     head = head_revision()
@@ -138,12 +121,12 @@ def ingest_subjects_command(
     from gzbcat.stages.ingest import ingest_subjects
     from gzbcat.zooniverse.exports import ExportError
 
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     try:
         with _progress("subjects") as advance:
             summary = ingest_subjects(engine, export, files, progress=advance)
     except ExportError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_summary(f"Ingested subjects from {export}", summary)
 
 
@@ -157,10 +140,10 @@ def ingest_fitting_metadata_command(
     """Ingest per-subject fitting metadata: image, sigma, mask and PSF (replacing others)."""
     from gzbcat.stages.ingest import ingest_fitting_metadata
 
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise _fail(f"no such file or folder: {', '.join(map(str, missing))}")
+        raise fail(f"no such file or folder: {', '.join(map(str, missing))}")
     with _progress("fitting metadata") as advance:
         summary = ingest_fitting_metadata(engine, paths, progress=advance)
     _print_summary("Ingested fitting metadata", summary)
@@ -185,8 +168,8 @@ def ingest_classifications_command(
     from gzbcat.zooniverse.exports import ExportError
 
     if method not in METHODS:
-        raise _fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
-    engine = _engine(ctx)
+        raise fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    engine = open_engine(ctx)
     try:
         with _progress("classifications") as advance:
             summary = ingest_classifications(
@@ -198,7 +181,7 @@ def ingest_classifications_command(
                 progress=advance,
             )
     except ExportError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_summary(f"Ingested classifications from {export}", summary)
 
 
@@ -218,11 +201,11 @@ def _run_stage_command(
     from gzbcat.stages.runner import run_stage
 
     if method not in ("corrected", "reference"):
-        raise _fail(f"--method must be corrected or reference, not {method!r}")
+        raise fail(f"--method must be corrected or reference, not {method!r}")
     if workers < 1:
-        raise _fail("--workers must be at least 1")
+        raise fail("--workers must be at least 1")
     entry = STAGES[name]
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     try:
         with _progress(name) as advance:
             summary = run_stage(
@@ -269,50 +252,39 @@ RetryOption = Annotated[
 MethodOption = Annotated[str, typer.Option("--method", help=METHOD_HELP)]
 
 
-@app.command("aggregate")
-def aggregate_command(
-    ctx: typer.Context,
-    method: MethodOption = "corrected",
-    workers: WorkersOption = 1,
-    subjects: SubjectsOption = None,
-    limit: LimitOption = None,
-    force: ForceOption = False,
-    retry_failed: RetryOption = False,
-) -> None:
-    """Cluster each subject's volunteer drawings into an aggregate model (resumable)."""
-    _run_stage_command(
-        ctx,
-        "aggregate",
-        method=method,
-        workers=workers,
-        subjects=subjects,
-        limit=limit,
-        force=force,
-        retry_failed=retry_failed,
-    )
+def _add_stage_command(name: str, summary: str) -> None:
+    """Register ``gzbcat <name>``: one per-subject stage with the common options."""
+
+    def command(
+        ctx: typer.Context,
+        method: MethodOption = "corrected",
+        workers: WorkersOption = 1,
+        subjects: SubjectsOption = None,
+        limit: LimitOption = None,
+        force: ForceOption = False,
+        retry_failed: RetryOption = False,
+    ) -> None:
+        _run_stage_command(
+            ctx,
+            name,
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+        )
+
+    command.__doc__ = summary
+    app.command(name)(command)
 
 
-@app.command("best-individual")
-def best_individual_command(
-    ctx: typer.Context,
-    method: MethodOption = "corrected",
-    workers: WorkersOption = 1,
-    subjects: SubjectsOption = None,
-    limit: LimitOption = None,
-    force: ForceOption = False,
-    retry_failed: RetryOption = False,
-) -> None:
-    """Pick each subject's volunteer model that fits the image best (resumable)."""
-    _run_stage_command(
-        ctx,
-        "best-individual",
-        method=method,
-        workers=workers,
-        subjects=subjects,
-        limit=limit,
-        force=force,
-        retry_failed=retry_failed,
-    )
+_add_stage_command(
+    "aggregate", "Cluster each subject's volunteer drawings into an aggregate model (resumable)."
+)
+_add_stage_command(
+    "best-individual", "Pick each subject's volunteer model that fits the image best (resumable)."
+)
 
 
 @app.command("tune")
@@ -342,7 +314,7 @@ def tune_command(
 
     chosen = list(SOURCES) if source == "both" else [source]
     if any(s not in SOURCES for s in chosen):
-        raise _fail(f"--source must be aggregate, best_individual or both, not {source!r}")
+        raise fail(f"--source must be aggregate, best_individual or both, not {source!r}")
     for name in chosen:
         _run_stage_command(
             ctx,
@@ -420,7 +392,7 @@ def status(
     """Counts of subjects, images, classifications, models and stage units."""
     from gzbcat.stages.status import status as collect
 
-    counts = collect(_engine(ctx))
+    counts = collect(open_engine(ctx))
     typer.echo(json.dumps(counts, indent=2) if as_json else format_status(counts))
 
 
@@ -488,7 +460,7 @@ def demo(
     try:
         result = run_demo(db, galaxies=galaxies, volunteers=volunteers, seed=seed, workers=workers)
     except DemoError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(f"Simulated sample (with truth.json): {result.sample_dir}")
     for title, summary in result.ingests:
         _print_summary(title, summary)

@@ -10,28 +10,13 @@ and nothing else in gzbcat needs it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from gzbcat.cli_common import fail, open_engine
+
 __all__ = ["plot_command", "register"]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(2)
-
-
-def _engine(ctx: typer.Context) -> Any:
-    from gzbcat.db.engine import SchemaError, check_schema, make_engine
-
-    engine = make_engine(ctx.obj.db_url)
-    ctx.call_on_close(engine.dispose)
-    try:
-        check_schema(engine)
-    except SchemaError as error:
-        raise _fail(str(error)) from None
-    return engine
 
 
 def plot_command(
@@ -71,10 +56,10 @@ def plot_command(
     from gzbcat.plots import INSTALL_HINT, PlotError, plot_catalogue, plot_subject_files
 
     if not subject_ids and not catalogue:
-        raise _fail("give SUBJECT_IDS to draw, or --catalogue")
+        raise fail("give SUBJECT_IDS to draw, or --catalogue")
     if subject_ids and catalogue:
-        raise _fail("give either SUBJECT_IDS or --catalogue, not both")
-    engine = _engine(ctx)
+        raise fail("give either SUBJECT_IDS or --catalogue, not both")
+    engine = open_engine(ctx)
     try:
         if catalogue:
             path = out if out is not None else Path(f"catalogue.{fmt or 'png'}")
@@ -86,9 +71,9 @@ def plot_command(
         written = plot_subject_files(engine, subject_ids or [], out or Path("plots"), fmt or "png")
     except ImportError as error:
         message = str(error) if str(error) == INSTALL_HINT else f"{INSTALL_HINT} ({error})"
-        raise _fail(message) from None
+        raise fail(message) from None
     except (PlotError, OSError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     for path, missing in written:
         typer.echo(f"wrote {path}")
         for note in dict.fromkeys(missing.values()):

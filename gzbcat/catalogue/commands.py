@@ -9,30 +9,15 @@ code 2. The main app adds them with :func:`register`; the database URL comes fro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from gzbcat.cli_common import fail, open_engine
 
 __all__ = ["register"]
 
 RADIUS_HELP = "Match radius with its unit, e.g. 2arcsec, 0.5arcmin (astropy unit syntax)."
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(2)
-
-
-def _engine(ctx: typer.Context) -> Any:
-    from gzbcat.db.engine import SchemaError, check_schema, make_engine
-
-    engine = make_engine(ctx.obj.db_url)
-    ctx.call_on_close(engine.dispose)
-    try:
-        check_schema(engine)
-    except SchemaError as error:
-        raise _fail(str(error)) from None
-    return engine
 
 
 def parse_radius_arcsec(radius: str) -> float:
@@ -58,11 +43,11 @@ def export_command(
     """Write the catalogue (one row per subject) to FITS, ECSV or CSV."""
     from gzbcat.catalogue.export import ExportError, export
 
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     try:
         summary = export(engine, out)
     except (ExportError, OSError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(
         f"Exported {summary.n_rows} subjects × {summary.n_columns} columns to {summary.path} "
         f"({summary.format}; {summary.n_tuned} tuned; method {summary.method}). "
@@ -90,14 +75,14 @@ def query_command(
     )
 
     if fmt not in FORMATS:
-        raise _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     try:
         statement = load_statement(sql)
         params = parse_params(param)
-        engine = _engine(ctx)
+        engine = open_engine(ctx)
         result = run_query(engine, statement, params)
     except QueryError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(format_result(result, fmt))  # type: ignore[arg-type]
     if fmt == "table":
         typer.echo(f"({len(result.rows)} rows)")
@@ -128,11 +113,11 @@ def import_table_command(
     """Import an external survey table as ext_<NAME> (replacing an earlier import)."""
     from gzbcat.catalogue.external import ExternalTableError, import_table
 
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     try:
         summary = import_table(engine, file, name, ra=ra, dec=dec, keys=key or [])
     except ExternalTableError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     verb = "Replaced" if summary.replaced else "Imported"
     typer.echo(
         f"{verb} {summary.table}: {summary.n_rows} rows, {summary.n_columns} columns "
@@ -165,12 +150,12 @@ def crossmatch_command(
     try:
         radius_arcsec = parse_radius_arcsec(radius)
     except ValueError as error:
-        raise _fail(str(error)) from None
-    engine = _engine(ctx)
+        raise fail(str(error)) from None
+    engine = open_engine(ctx)
     try:
         summary = crossmatch(engine, name, radius_arcsec, all_matches=all_matches)
     except CrossmatchError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(
         f"Cross-matched {summary.n_subjects} subjects with {name} "
         f"({summary.n_table_rows} rows with positions) within {summary.radius_arcsec:g} arcsec"
