@@ -1,6 +1,6 @@
 -- Bulge (and bar) light fraction of the tuned aggregate model against stellar mass.
 --
--- Needs the Hart et al. (2017) table imported as `hart2017` (see pitch_angles_vs_hart2017.sql);
+-- Needs the Hart et al. (2017) table imported as `hart2017` (see pitch_angles_vs_hart_et_al_2017.sql);
 -- its logMstar (column logmstar) is log10 of the stellar mass in solar masses. Only subjects
 -- with a tuned aggregate model are listed; a model without a bulge (bar) has fraction 0.
 SELECT

@@ -30,7 +30,7 @@ HART2017_NAME = "hart2017"
 HART2017_FILE = Path("external") / "hart2017-gz2-sparcfire.csv"
 """Its path inside the shared data folder."""
 
-EXAMPLE_QUERY = "pitch_angles_vs_hart2017.sql"
+EXAMPLE_QUERY = "pitch_angles_vs_hart_et_al_2017.sql"
 
 
 def queries_dir() -> Path:

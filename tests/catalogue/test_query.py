@@ -144,7 +144,7 @@ def test_examples_give_the_expected_rows(
         components={"disk": 11.0}, overrides={"disk": {"roll": 0.1}},
     )  # fmt: skip
 
-    pitch = run_query(engine, _example("pitch_angles_vs_hart2017.sql"))
+    pitch = run_query(engine, _example("pitch_angles_vs_hart_et_al_2017.sql"))
     assert len(pitch.rows) == 51  # 50 subjects + the validation copy
     by_subject = {row[0]: dict(zip(pitch.columns, row, strict=True)) for row in pitch.rows}
     sparcfire, gz2 = hart_psi[587741421632356667]
