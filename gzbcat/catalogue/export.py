@@ -22,10 +22,10 @@ import numpy as np
 from sqlalchemy import Engine, select, text
 
 from gzbcat import __version__
-from gzbcat.catalogue._dialect import ensure_sqrt
 from gzbcat.catalogue.columns import CATALOGUE_COLUMNS
 from gzbcat.catalogue.view import VIEW_NAME
 from gzbcat.db import schema
+from gzbcat.db.dialect import ensure_sqrt
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from gzbcat.catalogue._dialect import is_write_refusal, read_only_connection
+from gzbcat.db.dialect import is_write_refusal, read_only_connection
 
 __all__ = [
     "FORMATS",

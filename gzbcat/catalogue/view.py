@@ -9,7 +9,7 @@ revision that drops and recreates the view.
 The SQL is identical on SQLite and PostgreSQL: common table expressions, correlated scalar
 subqueries, ``LEFT JOIN``, ``CASE``, ``COALESCE``, ``NULLIF`` and ``SQRT``. ``SQRT`` needs an
 SQLite built with its math functions (3.35+, as in CPython's and Debian's builds); on one that
-lacks them :func:`gzbcat.catalogue._dialect.prepare_sqlite_connection` supplies it.
+lacks them :func:`gzbcat.db.dialect.ensure_sqrt` supplies it.
 
 Notes
 -----

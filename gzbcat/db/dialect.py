@@ -1,19 +1,35 @@
-"""The one place where SQLite and PostgreSQL differ for gzbcat's writes.
+"""The one place where SQLite and PostgreSQL differ for gzbcat.
 
-Both backends accept ``INSERT … ON CONFLICT``; only the statement constructor differs.
-Row locking for the stage queue (``SKIP LOCKED``) will live here too.
+Writes: both backends accept ``INSERT … ON CONFLICT``; only the statement constructor differs.
+Reads for ``gzbcat query``: read-only transactions (``SET TRANSACTION READ ONLY`` /
+``PRAGMA query_only``) and ``SQRT`` for SQLite builds without math functions. The stage
+queue's ``SELECT … FOR UPDATE SKIP LOCKED`` needs nothing here: SQLAlchemy renders it on
+PostgreSQL and leaves it out on SQLite, where ``BEGIN IMMEDIATE`` (``db.engine``) serialises claims.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
-__all__ = ["insert_ignore", "insert_tuples", "upsert"]
+from gzbcat.db.engine import make_engine
+
+__all__ = [
+    "ensure_sqrt",
+    "insert_ignore",
+    "insert_tuples",
+    "is_write_refusal",
+    "read_only_connection",
+    "upsert",
+]
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -77,3 +93,67 @@ def insert_tuples(
         f"VALUES ({', '.join([marker] * len(columns))})"
     )
     connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+
+
+_PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
+
+
+def _sqrt(value: float | None) -> float | None:
+    if value is None or value < 0:
+        return None
+    return math.sqrt(value)
+
+
+def ensure_sqrt(connection: Connection) -> None:
+    """Give an SQLite connection ``SQRT`` if its library was built without math functions.
+
+    The ``catalogue`` view computes the combined pitch-angle error with ``SQRT`` (spec §6.8).
+    SQLite has it from 3.35 when compiled with ``SQLITE_ENABLE_MATH_FUNCTIONS`` (CPython's and
+    Debian's builds are); otherwise a Python function is registered on this connection.
+    PostgreSQL always has it.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    try:
+        connection.exec_driver_sql("SELECT sqrt(4.0)").scalar()
+    except OperationalError:
+        connection.rollback()
+        raw = connection.connection.driver_connection
+        raw.create_function("sqrt", 1, _sqrt, deterministic=True)  # type: ignore[union-attr]
+
+
+@contextmanager
+def read_only_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that refuses writes on both backends; always rolled back.
+
+    PostgreSQL: ``SET TRANSACTION READ ONLY``. SQLite: ``PRAGMA query_only=ON``. The connection
+    comes from a private engine without a pool and is closed afterwards, so nothing a statement
+    changes in the session (a pragma, an ``ATTACH``) outlives it.
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    private = make_engine(url, poolclass=NullPool)
+    try:
+        with private.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA query_only=ON")
+                ensure_sqrt(connection)
+            elif connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            else:
+                raise NotImplementedError(
+                    f"gzbcat supports SQLite and PostgreSQL, not {connection.dialect.name}"
+                )
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+    finally:
+        private.dispose()
+
+
+def is_write_refusal(error: DBAPIError) -> bool:
+    """Whether ``error`` is the backend refusing a write in a read-only transaction."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate == _PG_READ_ONLY_SQLSTATE:
+        return True
+    return "readonly database" in str(error.orig).lower()
