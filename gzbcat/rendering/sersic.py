@@ -459,7 +459,7 @@ def plan_sampling(
     if base.pixels is not None:  # keep the levels disjoint
         keep = np.zeros(height * width, dtype=bool)
         keep[base.pixels] = True
-        keep.reshape(height, width)[row0:row1, col0:col0 + box_width][level > 0] = False
+        keep.reshape(height, width)[row0:row1, col0 : col0 + box_width][level > 0] = False
         base = Level(1, np.flatnonzero(keep))
     if len(groups) == 1:
         refined = [(limits[groups[0][0] - 1][0], pixels_where(level > 0))]
@@ -763,8 +763,7 @@ def render_sersic_vjp(
                 sum_fuu = k * _dot(au, st.u)
                 # ∂ln r/∂c = −ln(total)/c² + (|u|^c ln|u| + |v|^c ln|v|)/(c·total)
                 grad[7] += k * (
-                    -_dot(wfs, st.log_total) / c**2
-                    + (_dot(g_pu, log_u) + _dot(g_pv, log_v)) / c
+                    -_dot(wfs, st.log_total) / c**2 + (_dot(g_pu, log_u) + _dot(g_pv, log_v)) / c
                 )
             grad[0] += cos / q * sum_fu - sin * sum_fv
             grad[1] += sin / q * sum_fu + cos * sum_fv
