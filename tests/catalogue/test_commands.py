@@ -58,7 +58,8 @@ def test_import_crossmatch_query_export(
         {"subject_id": subjects[0], "row_key": "587741421632356667"}
     ]
 
-    query_file = Path(__file__).resolve().parents[2] / "queries" / "pitch_angles_vs_hart_et_al_2017.sql"
+    queries = Path(__file__).resolve().parents[2] / "queries"
+    query_file = queries / "pitch_angles_vs_hart_et_al_2017.sql"
     result = invoke(db_url, "query", query_file)
     assert result.exit_code == 0, result.output
     assert "(50 rows)" in result.output
