@@ -281,24 +281,47 @@ def optimal_shape(
     ellipse = kind == "ellipse"
     area_factor = math.pi if ellipse else 4.0
 
+    cell_area = h * h
+
     def raster_objective(p: np.ndarray) -> float:
         # Anti-aliased coverage of the candidate (as geometry.shape_coverage, inlined: this is
-        # the inner loop of the optimiser).
+        # the inner loop of the optimiser, so every array pass counts).
         c, s = math.cos(p[4]), math.sin(p[4])
-        dx, dy = gx - (p[0] - x0[0]), gy - (p[1] - x0[1])
-        lx = c * dx + s * dy
-        ly = c * dy - s * dx
+        px, py = p[0] - x0[0], p[1] - x0[1]
+        lx = c * gx
+        lx += s * gy
+        lx -= c * px + s * py
+        ly = c * gy
+        ly -= s * gx
+        ly -= c * py - s * px
         a, b = max(p[2] * p[3], 1e-12), max(p[2], 1e-12)
         if ellipse:
             # First-order signed distance F/|∇F| with F = (lx/a)² + (ly/b)² − 1.
             ia2, ib2 = 1.0 / (a * a), 1.0 / (b * b)
-            f = lx * lx * ia2 + ly * ly * ib2 - 1.0
-            grad = 2.0 * np.sqrt(lx * lx * (ia2 * ia2) + ly * ly * (ib2 * ib2)) + 1e-300
-            dist = f / grad
+            lx *= lx
+            ly *= ly
+            f = lx * ia2
+            f += ly * ib2
+            f -= 1.0
+            lx *= ia2 * ia2
+            ly *= ib2 * ib2
+            lx += ly
+            np.sqrt(lx, out=lx)
+            lx *= 2.0 * h
+            lx += 1e-300
+            f /= lx
+            coverage = np.subtract(0.5, f, out=f)
         else:
-            dist = np.maximum(np.abs(lx) - a, np.abs(ly) - b)
-        coverage = np.clip(0.5 - dist * inv_h, 0.0, 1.0)
-        inter = (masks @ coverage) * (h * h)
+            np.abs(lx, out=lx)
+            lx -= a
+            np.abs(ly, out=ly)
+            ly -= b
+            np.maximum(lx, ly, out=lx)
+            lx *= inv_h
+            coverage = np.subtract(0.5, lx, out=lx)
+        np.maximum(coverage, 0.0, out=coverage)
+        np.minimum(coverage, 1.0, out=coverage)
+        inter = (masks @ coverage) * cell_area
         union = member_area + area_factor * a * b - inter
         d = 1.0 - inter / np.maximum(union, 1e-300)
         return float(d.sum())

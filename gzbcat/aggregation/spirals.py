@@ -466,20 +466,30 @@ def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.n
     out = np.array(theta, dtype=np.float64, copy=True)
     shifts = np.array([-2.0 * math.pi, 0.0, 2.0 * math.pi])
     r_scale = 2.0 * math.pi / np.max(r)
-    for i, g in enumerate(np.unique(groups)):
-        in_group = groups == g
-        t_g = np.unwrap(out[in_group])
-        if i == 0:
-            out[in_group] = t_g
-            continue
-        earlier = groups < g
-        t_prev, r_prev = out[earlier], r[earlier]
-        ends = [int(np.argmin(t_prev)), int(np.argmax(t_prev))]
-        ref = np.column_stack((t_prev[ends], r_prev[ends] * r_scale))
-        base = np.column_stack((t_g, r[in_group] * r_scale))
-        candidates = base[None, :, :] + np.column_stack((shifts, np.zeros(3)))[:, None, :]
-        scores = _min_directed_to_segment(candidates, ref)
-        out[in_group] = t_g + shifts[int(np.argmin(scores))]
+    # Groups in label order, each with its indices ascending; the earlier groups' points of
+    # least and greatest θ are kept as running extremes (ties: lowest index, as argmin/argmax
+    # over the earlier points in index order would pick).
+    order = np.argsort(groups, kind="stable")
+    _, starts = np.unique(groups[order], return_index=True)
+    edges = np.append(starts, len(order))
+    offset = np.column_stack((shifts, np.zeros(3)))[:, None, :]
+    lo_val = hi_val = 0.0
+    lo_idx = hi_idx = 0
+    for i in range(len(starts)):
+        idx = order[edges[i] : edges[i + 1]]
+        t_g = np.unwrap(out[idx])
+        if i > 0:
+            ref = np.array([[lo_val, r[lo_idx] * r_scale], [hi_val, r[hi_idx] * r_scale]])
+            base = np.column_stack((t_g, r[idx] * r_scale))
+            scores = _min_directed_to_segment(base[None, :, :] + offset, ref)
+            t_g = t_g + shifts[int(np.argmin(scores))]
+        out[idx] = t_g
+        k_lo, k_hi = int(np.argmin(t_g)), int(np.argmax(t_g))
+        v_lo, j_lo, v_hi, j_hi = t_g[k_lo], int(idx[k_lo]), t_g[k_hi], int(idx[k_hi])
+        if i == 0 or v_lo < lo_val or (v_lo == lo_val and j_lo < lo_idx):
+            lo_val, lo_idx = v_lo, j_lo
+        if i == 0 or v_hi > hi_val or (v_hi == hi_val and j_hi < hi_idx):
+            hi_val, hi_idx = v_hi, j_hi
     return out
 
 
@@ -510,9 +520,28 @@ def _min_directed_to_segment(points: np.ndarray, segment: np.ndarray) -> np.ndar
     unwrap never sees NaN.
     """
     line = points if points.shape[-2] > 1 else np.concatenate((points, points), axis=-2)
-    forward = _sq_distance_to_polylines(points, segment).mean(axis=-1)
-    backward = _sq_distance_to_polylines(segment, line).mean(axis=-1)
-    return np.minimum(forward, backward)
+    # The same arithmetic as _sq_distance_to_polylines, written per coordinate (the unwrap
+    # calls this once per poly-line, so the einsum overhead on tiny arrays dominated).
+    px, py = points[..., 0], points[..., 1]
+    vx, vy = segment[0, 0], segment[0, 1]
+    ex, ey = segment[1, 0] - vx, segment[1, 1] - vy
+    length_sq = ex * ex + ey * ey
+    dx, dy = px - vx, py - vy
+    t = np.clip((dx * ex + dy * ey) / (length_sq if length_sq > 0 else 1.0), 0.0, 1.0)
+    dx, dy = dx - t * ex, dy - t * ey
+    forward = (dx * dx + dy * dy).mean(axis=-1)
+    lx, ly = line[..., 0], line[..., 1]
+    vx, vy = lx[..., :-1], ly[..., :-1]
+    ex, ey = lx[..., 1:] - vx, ly[..., 1:] - vy
+    length_sq = ex * ex + ey * ey
+    length_sq = np.where(length_sq > 0, length_sq, 1.0)
+    backward = 0.0
+    for k in range(2):
+        dx, dy = segment[k, 0] - vx, segment[k, 1] - vy
+        t = np.clip((dx * ex + dy * ey) / length_sq, 0.0, 1.0)
+        dx, dy = dx - t * ex, dy - t * ey
+        backward = backward + (dx * dx + dy * dy).min(axis=-1)
+    return np.minimum(forward, backward / 2.0)
 
 
 def point_weights(r: np.ndarray, groups: np.ndarray, bar_length: float = 0.0) -> np.ndarray:
