@@ -15,7 +15,6 @@ import itertools
 import json
 import logging
 import multiprocessing
-import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ from urllib.parse import urlparse
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from gzbcat import __version__
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples, upsert
 from gzbcat.db.engine import session_scope
@@ -39,6 +37,7 @@ from gzbcat.db.rows import (
     subject_image_row,
 )
 from gzbcat.model import SubjectImage
+from gzbcat.stages.runs import finish_run, start_run
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
 from gzbcat.zooniverse.exports import (
     CLASSIFICATION_REQUIRED_COLUMNS,
@@ -113,30 +112,6 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def _start_run(engine: Engine, stage: str, params: dict[str, Any]) -> int:
-    text = json.dumps(params, sort_keys=True, default=str)
-    with session_scope(engine, write=True) as session:
-        run = schema.Run(
-            stage=stage,
-            params=text,
-            params_hash=hashlib.sha256(text.encode()).hexdigest(),
-            code_version=__version__,
-            host=socket.gethostname(),
-        )
-        session.add(run)
-        session.flush()
-        return int(run.run_id)
-
-
-def _finish_run(engine: Engine, run_id: int) -> None:
-    with session_scope(engine, write=True) as session:
-        session.execute(
-            update(schema.Run)
-            .where(schema.Run.run_id == run_id)
-            .values(finished_at=datetime.now(UTC))
-        )
 
 
 def _record_problem(
@@ -411,14 +386,14 @@ def ingest_subjects(
     files_dir = Path(files_dir) if files_dir is not None else export.parent
     check_columns(export, SUBJECT_REQUIRED_COLUMNS)
     summary = IngestSummary(source="subjects")
-    run_id = _start_run(engine, "ingest-subjects", {"export": str(export), "files": str(files_dir)})
+    run_id = start_run(engine, "ingest-subjects", {"export": str(export), "files": str(files_dir)})
     _forget_problems(engine, summary.source, export)
     for batch in _batched(read_subject_export(export), SUBJECT_BATCH):
         with session_scope(engine, write=True) as session:
             _ingest_subject_batch(session, batch, export, files_dir, summary, run_id)
         if progress:
             progress(len(batch))
-    _finish_run(engine, run_id)
+    finish_run(engine, run_id)
     return summary
 
 
@@ -535,7 +510,7 @@ def ingest_fitting_metadata(
     """
     summary = IngestSummary(source="fitting-metadata")
     files = _metadata_files(paths)
-    run_id = _start_run(engine, "ingest-fitting-metadata", {"files": [str(f) for f in files]})
+    run_id = start_run(engine, "ingest-fitting-metadata", {"files": [str(f) for f in files]})
     for batch in _batched(files, SUBJECT_BATCH):
         with session_scope(engine, write=True) as session:
             for path in batch:
@@ -569,7 +544,7 @@ def ingest_fitting_metadata(
                 _store_image(session, subject_id, image, path, sha256, summary, run_id)
         if progress:
             progress(len(batch))
-    _finish_run(engine, run_id)
+    finish_run(engine, run_id)
     return summary
 
 
@@ -727,7 +702,7 @@ def ingest_classifications(
     check_columns(export, CLASSIFICATION_REQUIRED_COLUMNS)
     summary = IngestSummary(source="classifications")
     filters = {"workflow_id": workflow_id, "min_workflow_version": min_workflow_version}
-    run_id = _start_run(
+    run_id = start_run(
         engine, "ingest-classifications", {"export": str(export), "method": method, **filters}
     )
     _forget_problems(engine, summary.source, export)
@@ -740,7 +715,7 @@ def ingest_classifications(
             _ingest_classification_batch(session, batch, parsed, export, method, summary, run_id)
         if progress:
             progress(len(batch))
-    _finish_run(engine, run_id)
+    finish_run(engine, run_id)
     return summary
 
 

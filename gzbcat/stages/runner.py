@@ -22,8 +22,6 @@ process is gone.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -40,10 +38,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from gzbcat import __version__
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_ignore
 from gzbcat.db.engine import session_scope
+from gzbcat.stages.runs import finish_run, params_hash, start_run
 
 __all__ = [
     "RunSummary",
@@ -113,13 +111,6 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def params_hash(stage: str, params: Any) -> str:
-    """A stable hash of a stage's parameters (a dataclass or a JSON-able mapping)."""
-    values = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
-    text = json.dumps({"stage": stage, "params": values}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def worker_identity() -> str:
@@ -379,21 +370,6 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}{where}"
 
 
-def _start_run(engine: Engine, stage: str, params: Any, wanted_hash: str) -> int:
-    values = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
-    with session_scope(engine, write=True) as session:
-        run = schema.Run(
-            stage=stage,
-            params=json.dumps(values, sort_keys=True, default=str),
-            params_hash=wanted_hash,
-            code_version=__version__,
-            host=socket.gethostname(),
-        )
-        session.add(run)
-        session.flush()
-        return int(run.run_id)
-
-
 def run_stage(
     engine: Engine,
     stage: Stage,
@@ -414,7 +390,7 @@ def run_stage(
     """
     started = time.perf_counter()
     wanted_hash = params_hash(stage.name, params)
-    run_id = _start_run(engine, stage.name, params, wanted_hash)
+    run_id = start_run(engine, stage.name, params)
     summary = RunSummary(stage=stage.name, run_id=run_id)
     context = StoreContext(run_id=run_id, params=params)
     summary.due = sync_units(
@@ -518,9 +494,6 @@ def run_stage(
     finally:
         if executor is not None:
             executor.shutdown(wait=True)
-        with session_scope(engine, write=True) as session:
-            session.execute(
-                update(schema.Run).where(schema.Run.run_id == run_id).values(finished_at=_now())
-            )
+        finish_run(engine, run_id)
         summary.seconds = time.perf_counter() - started
     return summary
