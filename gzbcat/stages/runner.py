@@ -42,6 +42,7 @@ from gzbcat.db import schema
 from gzbcat.db.dialect import insert_ignore
 from gzbcat.db.engine import session_scope
 from gzbcat.stages.runs import finish_run, params_hash, start_run
+from gzbcat.threads import one_blas_thread
 
 __all__ = [
     "RunSummary",
@@ -359,7 +360,8 @@ def _finish(
 
 def _timed_compute(compute: Callable[[Any, Any], Any], inputs: Any, params: Any) -> Any:
     started = time.process_time()
-    outputs = compute(inputs, params)
+    with one_blas_thread():  # parallelism here is processes (see gzbcat.threads)
+        outputs = compute(inputs, params)
     return outputs, time.process_time() - started
 
 
