@@ -303,11 +303,13 @@ def _radius_limits(component: SersicComponent, b: float) -> list[tuple[int, floa
     log_f = -b * (radii / re) ** (1.0 / n)
     log_f_centre = -b * (0.5 / re) ** (1.0 / n)
     err[log_f - log_f_centre <= math.log(_ADAPTIVE_FLOOR)] = 0.0  # faint: never refined
-    # Largest radius with err above each factor's threshold (0 where none is).
-    largest = np.where(err[None, :] > _ADAPTIVE_THRESHOLDS[:, None], radii[None, :], 0.0)
-    largest = largest.max(axis=1)
-    count = int(np.count_nonzero(largest))  # thresholds increase, so these lead
-    return [(_ADAPTIVE_FACTORS[k], float(largest[k])) for k in range(count)]
+    # Largest radius with err above each factor's threshold: the suffix maximum of err is
+    # non-increasing, so the count of its entries above a threshold is one past that radius.
+    suffix_max = np.maximum.accumulate(err[::-1])[::-1]
+    counts = np.searchsorted(-suffix_max, -_ADAPTIVE_THRESHOLDS, side="left").tolist()
+    radii_list = radii.tolist()
+    # Thresholds increase, so the factors that some radius needs lead.
+    return [(_ADAPTIVE_FACTORS[k], radii_list[c - 1]) for k, c in enumerate(counts) if c > 0]
 
 
 def _base_level(component: SersicComponent, shape: tuple[int, int], b: float) -> Level:
