@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import shapely
 from scipy.optimize import minimize
-from sklearn.cluster import DBSCAN
 
-from gzbcat.geometry import shape_area, shape_inside, shape_polygons
+from gzbcat.geometry import shape_area, shape_polygons
 from gzbcat.model import SersicComponent
 
+from .clustering import dbscan_labels
 from .params import AggregationMethod, AggregationParams
 
 __all__ = [
@@ -41,9 +41,11 @@ __all__ = [
     "aggregate_component",
     "circular_mean",
     "circular_std",
+    "grid_inside",
     "jaccard_distance",
     "jaccard_distance_matrix",
     "largest_cluster",
+    "nelder_mead",
     "optimal_shape",
     "shape_parameters",
 ]
@@ -100,10 +102,11 @@ def _extent(params: np.ndarray) -> np.ndarray:
 def _grid(
     params: np.ndarray, kind: str, cells_per_shape: int
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Cell centres (x, y as flat arrays) and cell size of a grid that holds all the shapes.
+    """Cell-centre axes (x of the columns, y of the rows) and cell size of a grid for all shapes.
 
     The cell size makes the median shape cover about ``cells_per_shape`` cells, so that the
-    relative accuracy does not depend on the galaxy's size in pixels.
+    relative accuracy does not depend on the galaxy's size in pixels. Cells are numbered row
+    by row (y outer), as ``np.meshgrid(gx, gy)`` ravels them.
     """
     ext = _extent(params)
     x0, x1 = np.min(params[:, 0] - ext), np.max(params[:, 0] + ext)
@@ -114,8 +117,37 @@ def _grid(
     nx, ny = max(1, math.ceil((x1 - x0) / h)), max(1, math.ceil((y1 - y0) / h))
     gx = x0 + h * (np.arange(nx) + 0.5)
     gy = y0 + h * (np.arange(ny) + 0.5)
-    xx, yy = np.meshgrid(gx, gy)
-    return xx.ravel(), yy.ravel(), h
+    return gx, gy, h
+
+
+def grid_inside(params: np.ndarray, kind: str, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Return (N, ny·nx) bool: is each cell centre of the grid ``gx × gy`` inside each shape?
+
+    Equal, bit for bit, to ``geometry.shape_inside`` on the raveled ``np.meshgrid(gx, gy)``:
+    the rotated coordinates ``c·dx + s·dy`` are sums of a per-column and a per-row product,
+    so those products are formed once per column and row and only the sums and the test
+    touch every cell (about half the array passes).
+    """
+    p = np.asarray(params, dtype=np.float64).reshape(-1, 5)
+    mux, muy, re, q, roll = (col[:, None] for col in p.T)
+    dx = gx[None, :] - mux
+    dy = gy[None, :] - muy
+    c, s = np.cos(roll), np.sin(roll)
+    a, b = np.maximum(re * q, 1e-12)[:, :, None], np.maximum(re, 1e-12)[:, :, None]
+    lx = (c * dx)[:, None, :] + (s * dy)[:, :, None]
+    ly = (-s * dx)[:, None, :] + (c * dy)[:, :, None]
+    if kind == "ellipse":
+        lx /= a
+        lx *= lx
+        ly /= b
+        ly *= ly
+        lx += ly
+        inside = lx <= 1.0
+    elif kind == "box":
+        inside = (np.abs(lx) <= a) & (np.abs(ly) <= b)
+    else:
+        raise ValueError(f"unknown shape kind {kind!r}")
+    return inside.reshape(len(p), -1)
 
 
 def jaccard_distance_matrix(
@@ -155,8 +187,8 @@ def jaccard_distance_matrix(
         out[i, j] = d
         out[j, i] = d
         return out
-    x, y, _ = _grid(params, kind, cells_per_shape)
-    masks = shape_inside(params, kind, x, y).astype(np.float32)
+    gx, gy, _ = _grid(params, kind, cells_per_shape)
+    masks = grid_inside(params, kind, gx, gy).astype(np.float32)
     inter = (masks @ masks.T).astype(np.float64)
     area = np.diag(inter).copy()
     union = area[:, None] + area[None, :] - inter
@@ -181,7 +213,7 @@ def largest_cluster(distances: np.ndarray, eps: float, min_samples: int) -> np.n
     """
     if len(distances) == 0:
         return np.zeros(0, dtype=np.intp)
-    labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
+    labels = dbscan_labels(distances, eps, min_samples)
     if not np.any(labels >= 0):
         return np.zeros(0, dtype=np.intp)
     best = int(np.argmax(np.bincount(labels[labels >= 0])))
@@ -268,8 +300,9 @@ def optimal_shape(
     x0[4] = circular_mean(members[:, 4])
     x0[3] = min(max(x0[3], q_min), q_max)
     x0[2] = max(x0[2], re_min)
-    x, y, h = _grid(members, kind, cells_per_shape)
-    inside = shape_inside(members, kind, x, y)
+    grid_x, grid_y, h = _grid(members, kind, cells_per_shape)
+    inside = grid_inside(members, kind, grid_x, grid_y)
+    x, y = (axis.ravel() for axis in np.meshgrid(grid_x, grid_y))
     member_area = inside.sum(axis=1) * h * h
     # Only cells inside some member can add to an intersection; drop the rest.
     keep = inside.any(axis=0)
@@ -336,19 +369,127 @@ def optimal_shape(
     for k in range(5):  # step inwards where the start sits on an upper bound
         if simplex[k + 1, k] > z_upper[k]:
             simplex[k + 1, k] = -1.0
-    result = minimize(
+    best = nelder_mead(
         lambda z: raster_objective(x0 + z * step),
-        np.zeros(5),
-        method="Nelder-Mead",
-        bounds=list(zip(z_lower, z_upper, strict=True)),
-        options={
-            "initial_simplex": simplex,
-            "xatol": 1e-2,
-            "fatol": 1e-4 * len(members),
-            "maxfev": 2000,
-        },
+        simplex,
+        z_lower,
+        z_upper,
+        xatol=1e-2,
+        fatol=1e-4 * len(members),
+        maxfev=2000,
     )
-    return x0 + np.asarray(result.x) * step
+    return x0 + best * step
+
+
+class _BudgetSpentError(Exception):
+    """Raised by :func:`nelder_mead`'s counting wrapper once ``maxfev`` evaluations are used."""
+
+
+def nelder_mead(
+    objective: Callable[[np.ndarray], float],
+    simplex: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    xatol: float,
+    fatol: float,
+    maxfev: int,
+) -> np.ndarray:
+    """Minimise with SciPy's bounded Nelder–Mead, step for step, without its per-call overhead.
+
+    The same algorithm and arithmetic as ``scipy.optimize.minimize(method='Nelder-Mead',
+    bounds=..., options={'initial_simplex': simplex, 'xatol', 'fatol', 'maxfev'})`` (standard,
+    non-adaptive coefficients), so it visits the same points and returns the same optimum;
+    SciPy's wrappers, bound checks and per-iteration result objects cost about half as much
+    again as the raster objective of :func:`optimal_shape` itself.
+
+    Parameters
+    ----------
+    objective
+        Function of one (N,) point.
+    simplex
+        (N + 1, N) initial simplex; vertices above ``upper`` are reflected, then all clipped.
+    lower, upper
+        (N,) bounds (±inf for none); every trial point is clipped to them.
+    xatol, fatol
+        Stop once every vertex is within ``xatol`` of the best (per coordinate) and every
+        value within ``fatol`` of the best.
+    maxfev
+        Evaluation budget.
+
+    Returns
+    -------
+    (N,) the best vertex.
+    """
+    n = simplex.shape[1]
+    sim = np.asarray(simplex, dtype=np.float64)
+    sim = np.where(sim > upper, 2 * upper - sim, sim)
+    sim = np.minimum(np.maximum(sim, lower), upper)
+    evaluations = 0
+
+    def f(x: np.ndarray) -> float:
+        nonlocal evaluations
+        if evaluations >= maxfev:
+            raise _BudgetSpentError
+        evaluations += 1
+        return objective(x)
+
+    def clip(x: np.ndarray) -> np.ndarray:
+        return np.minimum(np.maximum(x, lower), upper)
+
+    fsim = np.full(n + 1, np.inf)
+    try:
+        for k in range(n + 1):
+            fsim[k] = f(sim[k])
+    except _BudgetSpentError:
+        pass
+    order = np.argsort(fsim)
+    sim, fsim = sim[order], fsim[order]
+    while evaluations < maxfev:
+        try:
+            if (
+                np.max(np.abs(sim[1:] - sim[0])) <= xatol
+                and np.max(np.abs(fsim[0] - fsim[1:])) <= fatol
+            ):
+                break
+            xbar = np.add.reduce(sim[:-1], 0) / n
+            worst = sim[-1]
+            xr = clip(2.0 * xbar - worst)  # reflection (rho = 1)
+            fxr = f(xr)
+            if fxr < fsim[0]:
+                xe = clip(3.0 * xbar - 2.0 * worst)  # expansion (chi = 2)
+                fxe = f(xe)
+                if fxe < fxr:
+                    sim[-1], fsim[-1] = xe, fxe
+                else:
+                    sim[-1], fsim[-1] = xr, fxr
+            elif fxr < fsim[-2]:
+                sim[-1], fsim[-1] = xr, fxr
+            else:
+                shrink = False
+                if fxr < fsim[-1]:
+                    xc = clip(1.5 * xbar - 0.5 * worst)  # outside contraction (psi = 0.5)
+                    fxc = f(xc)
+                    if fxc <= fxr:
+                        sim[-1], fsim[-1] = xc, fxc
+                    else:
+                        shrink = True
+                else:
+                    xcc = clip(0.5 * xbar + 0.5 * worst)  # inside contraction
+                    fxcc = f(xcc)
+                    if fxcc < fsim[-1]:
+                        sim[-1], fsim[-1] = xcc, fxcc
+                    else:
+                        shrink = True
+                if shrink:  # towards the best vertex (sigma = 0.5)
+                    for j in range(1, n + 1):
+                        sim[j] = clip(sim[0] + 0.5 * (sim[j] - sim[0]))
+                        fsim[j] = f(sim[j])
+        except _BudgetSpentError:
+            pass
+        order = np.argsort(fsim)
+        sim, fsim = sim[order], fsim[order]
+    return sim[0]
 
 
 def _sanitise(params: np.ndarray, bounds: tuple[float, float, float]) -> np.ndarray:

@@ -37,13 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from scipy.spatial import cKDTree
-from sklearn.cluster import DBSCAN
 from sklearn.linear_model import BayesianRidge
 from sklearn.neighbors import LocalOutlierFactor
 
 from gzbcat.geometry import deproject, reproject
 from gzbcat.model import LogSpiralFit, SersicComponent, SpiralArm
 
+from .clustering import dbscan_labels
 from .params import AggregationMethod, AggregationParams
 
 __all__ = [
@@ -370,33 +370,38 @@ class _NeighbourLists:
 
     def first_valid(
         self, rows: np.ndarray, excluded: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest neighbours of each row among the points outside its group.
 
         ``excluded[i]`` is the group code left out for ``rows[i]``. Returns (indices,
-        distances, taken), each (ranks, len(rows)): candidate neighbours nearest first, and
-        True on exactly the ``k`` of each column that are the row's neighbours once the row
+        distances), each (k, len(rows)), nearest first: the row's neighbours once the row
         itself and its left-out group are removed (up to the order of exactly tied points).
+        Only the group codes are read for every listed rank; indices and distances are
+        gathered for the k ranks kept, so everything downstream works on k ranks, not all.
         """
-        nb = np.take(self.index, rows, axis=1)
-        dist = np.take(self.dist, rows, axis=1)
         valid = np.take(self.index_codes, rows, axis=1) != excluded
         count = np.cumsum(valid, axis=0, dtype=self.count_type)
         taken = valid & (count <= k)
         short = np.flatnonzero(count[-1] < k)
         if short.size:
+            taken[:, short] = False
+            taken[:k, short] = True  # placeholders, replaced below
+        # The ranks kept, column by column (each column has exactly k), as flat list indices.
+        ranks = np.nonzero(taken.T)[1].reshape(len(rows), k).T
+        flat = ranks * self.n + rows
+        nb = self.index.ravel()[flat]
+        dist = self.dist.ravel()[flat]
+        if short.size:
             # Rare: the row lost too many of its first neighbours to the left-out group. Ask
-            # the tree for enough and put the k found in the leading ranks of the column.
+            # the tree for enough and keep the first k outside the group.
             more_nb, more_dist = self._query(rows[short], self.k_full)
             more_valid = self.codes[more_nb] != excluded[short]
             more_taken = more_valid & (np.cumsum(more_valid, axis=0) <= k)
             if np.any(more_taken.sum(axis=0) < k):  # cannot happen: k_full always suffices
                 raise AssertionError("neighbour lists too short")
-            nb[:k, short] = more_nb.T[more_taken.T].reshape(-1, k).T
-            dist[:k, short] = more_dist.T[more_taken.T].reshape(-1, k).T
-            taken[:, short] = False
-            taken[:k, short] = True
-        return nb, dist, taken
+            nb[:, short] = more_nb.T[more_taken.T].reshape(-1, k).T
+            dist[:, short] = more_dist.T[more_taken.T].reshape(-1, k).T
+        return nb, dist
 
     def k_distance(self, rows: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
         """Distance of each row to its k-th nearest neighbour outside its left-out group.
@@ -409,8 +414,7 @@ class _NeighbourLists:
             np.any(np.take(self.index_codes[:k], rows, axis=1) == excluded, axis=0)
         )
         if hit.size:
-            _, dist, taken = self.first_valid(rows[hit], excluded[hit], k)
-            out[hit] = np.max(dist, axis=0, where=taken, initial=-np.inf)
+            out[hit] = self.first_valid(rows[hit], excluded[hit], k)[1][k - 1]
         return out
 
 
@@ -428,32 +432,32 @@ def _grouped_lof_scores(
     """
     n = neighbours.n
     size = n * (int(query_group.max()) + 1)  # one slot per (left-out group, point)
-    q_nb, q_dist, q_taken = neighbours.first_valid(query, query_group, k)
+    q_nb, q_dist = neighbours.first_valid(query, query_group, k)
     q_keys = query_group * n + q_nb
     # The query points' neighbours, one row per distinct (left-out group, point) pair.
     needed = np.zeros(size, dtype=bool)
-    needed[q_keys[q_taken]] = True
+    needed[q_keys] = True
     keys1 = np.flatnonzero(needed)
     g1, rows1 = np.divmod(keys1, n)
-    nb1, dist1, taken1 = neighbours.first_valid(rows1, g1, k)
+    nb1, dist1 = neighbours.first_valid(rows1, g1, k)
     nb1_keys = g1 * n + nb1
     # Their neighbours, whose k-distances the densities of rows1 need.
     needed[:] = False
-    needed[nb1_keys[taken1]] = True
+    needed[nb1_keys] = True
     needed[keys1] = False
     keys2 = np.flatnonzero(needed)
     g2, rows2 = np.divmod(keys2, n)
     # k-distance: the farthest of the k neighbours (the lists are sorted).
     k_distance = np.zeros(size)
-    k_distance[keys1] = np.max(dist1, axis=0, where=taken1, initial=-np.inf)
+    k_distance[keys1] = dist1[k - 1]
     k_distance[keys2] = neighbours.k_distance(rows2, g2, k)
 
     reach1 = np.maximum(dist1, k_distance[nb1_keys])
     lrd = np.zeros(size)
-    lrd[keys1] = 1.0 / (np.sum(reach1, axis=0, where=taken1) / k + 1e-10)
+    lrd[keys1] = 1.0 / (np.sum(reach1, axis=0) / k + 1e-10)
     q_reach = np.maximum(q_dist, k_distance[q_keys])
-    q_lrd = 1.0 / (np.sum(q_reach, axis=0, where=q_taken) / k + 1e-10)
-    return np.sum(lrd[q_keys] / q_lrd, axis=0, where=q_taken) / k
+    q_lrd = 1.0 / (np.sum(q_reach, axis=0) / k + 1e-10)
+    return np.sum(lrd[q_keys] / q_lrd, axis=0) / k
 
 
 def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -793,12 +797,7 @@ def aggregate_arms(
         [line / metric_scale for line in lines],
         cutoff=params.spiral_eps * params.metric_cutoff_factor,
     )
-    labels = DBSCAN(
-        eps=params.spiral_eps,
-        min_samples=params.spiral_min_samples,
-        metric="precomputed",
-        algorithm="brute",
-    ).fit_predict(distances)
+    labels = dbscan_labels(distances, params.spiral_eps, params.spiral_min_samples)
 
     fits = []
     for label in range(int(labels.max()) + 1):

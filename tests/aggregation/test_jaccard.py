@@ -19,12 +19,14 @@ from gzbcat.aggregation.jaccard import (
     aggregate_component,
     circular_mean,
     circular_std,
+    grid_inside,
     jaccard_distance,
     jaccard_distance_matrix,
     largest_cluster,
+    nelder_mead,
     optimal_shape,
 )
-from gzbcat.geometry import ellipse_vertices, shape_polygons
+from gzbcat.geometry import ellipse_vertices, shape_inside, shape_polygons
 from gzbcat.model import SersicComponent
 
 CHECK_A = (-0.2, 0.0, 1.0, 0.8, 0.0)
@@ -158,3 +160,54 @@ def test_corrected_mode_handles_rolls_straddling_zero() -> None:
     off = abs((agg.roll + math.pi / 2) % math.pi - math.pi / 2)
     assert math.degrees(off) < 3.0
     assert agg.errors["roll"] < 0.1
+
+
+@pytest.mark.parametrize("kind", ["ellipse", "box"])
+def test_grid_inside_equals_shape_inside_bit_for_bit(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    params = np.column_stack(
+        (
+            rng.normal(40, 4, 12),
+            rng.normal(60, 4, 12),
+            rng.uniform(2, 15, 12),
+            rng.uniform(0.1, 1.2, 12),
+            rng.uniform(-3, 6, 12),
+        )
+    )
+    gx, gy = np.linspace(20, 60, 83), np.linspace(40, 80, 71)
+    xx, yy = np.meshgrid(gx, gy)
+    got = grid_inside(params, kind, gx, gy)
+    assert got.shape == (12, 83 * 71) and 0 < got.mean() < 1
+    np.testing.assert_array_equal(got, shape_inside(params, kind, xx.ravel(), yy.ravel()))
+
+
+def _bumpy(x: np.ndarray) -> float:
+    """A non-smooth, multi-modal test function, so every Nelder–Mead branch is taken."""
+    return float(np.sum(np.abs(x - 0.3) ** 1.5) + 0.2 * np.sum(np.round(3 * np.sin(4 * x)) ** 2))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nelder_mead_takes_scipys_steps(seed: int) -> None:
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    simplex = np.vstack([np.zeros(4), np.eye(4)]) + rng.normal(0, 0.5, (5, 4))
+    lower = np.array([-np.inf, -1.0, -0.5, -np.inf])
+    upper = np.array([np.inf, 1.0, np.inf, 0.4])
+    seen: list[np.ndarray] = []
+
+    def f(x: np.ndarray) -> float:
+        seen.append(np.array(x))
+        return _bumpy(x)
+
+    expected = minimize(
+        _bumpy,
+        np.zeros(4),
+        method="Nelder-Mead",
+        bounds=list(zip(lower, upper, strict=True)),
+        options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-6, "maxfev": 300},
+    )
+    got = nelder_mead(f, simplex, lower, upper, xatol=1e-4, fatol=1e-6, maxfev=300)
+    np.testing.assert_array_equal(got, expected.x)
+    assert len(seen) == expected.nfev
+    assert np.all(np.stack(seen) >= lower) and np.all(np.stack(seen) <= upper)
