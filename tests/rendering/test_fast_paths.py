@@ -19,6 +19,8 @@ from gzbcat.rendering._perf import dot, keep_freed_memory
 from gzbcat.rendering.psf import PSFOperator, convolve_psf, psf_operator
 from gzbcat.rendering.sersic import (
     SERSIC_PARAMETERS,
+    _gauss_weights,
+    _sub_offsets,
     plan_sampling,
     render_sersic,
     render_sersic_vjp,
@@ -224,3 +226,32 @@ def test_distance_ties_go_to_the_lowest_segment() -> None:
     np.testing.assert_array_equal(ridge.segment, d2.argmin(axis=1))  # first of equals
     centre = int(np.flatnonzero(ridge.pixels == 8 * shape[1] + 8)[0])
     assert ridge.segment[centre] == 0 and ridge.d2[centre] == 16.0
+
+
+def test_gauss_levels_integrate_smooth_pixels_to_the_tolerance() -> None:
+    # The benchmark's thin boxy bar (moved to a smaller image): its refined pixels away from
+    # the centre take a 2 × 2 or 3 × 3 Gauss rule where the midpoint rule would need 7 × 7.
+    shape = (40, 40)
+    bar = BAR.with_parameters(mux=19.9631, muy=20.1140)
+    plan = plan_sampling(bar, shape)
+    gauss = [level for level in plan.levels if level.gauss]
+    assert gauss and all(level.factor <= 3 for level in gauss)
+    pixels = np.concatenate([level.pixels for level in gauss])
+    assert pixels.size > 300
+    image = render_sersic(bar, shape).ravel()[pixels]
+    fine = render_sersic(bar, shape, oversample=45).ravel()[pixels]
+    bright = fine > 1e-3 * fine.max()
+    assert bright.sum() > 100
+    assert np.max(np.abs(image[bright] / fine[bright] - 1.0)) < 3e-3
+    # A product Gauss rule of order m integrates x^a·y^b exactly for a, b < 2m: its weights
+    # and nodes on a pixel reproduce the exact means of 1, x², x²y² and x³y (0, 1/12, 1/144, 0).
+    for order in (2, 3):
+        nodes, weights = _sub_offsets(order, True), _gauss_weights(order)[:, :, 0]
+        y, x = nodes[:, None], nodes[None, :]
+        for integrand, exact in (
+            (1.0 + 0 * x, 1.0),
+            (x**2 + 0 * y, 1 / 12),
+            (x**2 * y**2, 1 / 144),
+            (x**3 * y, 0.0),
+        ):
+            assert np.sum(weights * integrand) == pytest.approx(exact, abs=1e-15)
