@@ -504,6 +504,7 @@ def plan_sampling(
     factors = [1] + [factor for factor, _ in limits]
     counts = np.bincount(level.ravel(), minlength=len(factors))
     groups, dest = _fold_levels(counts.tolist(), factors)
+    gauss_cost = 0  # samples and fixed costs of the Gauss levels taken so far
     cost = _plan_cost(groups, factors)
     # Refined pixels away from the centre move to a Gauss level of the lowest order that
     # suffices there, order by order, when that makes the plan cheaper.
@@ -519,11 +520,13 @@ def plan_sampling(
             continue
         trial_counts = counts - np.bincount(level[mask], minlength=len(factors))
         trial_groups, trial_dest = _fold_levels(trial_counts.tolist(), factors)
-        trial_cost = _plan_cost(trial_groups, factors) + m * m * n_moved + _LEVEL_SAMPLES
+        trial_gauss_cost = gauss_cost + m * m * n_moved + _LEVEL_SAMPLES
+        trial_cost = _plan_cost(trial_groups, factors) + trial_gauss_cost
         if trial_cost < cost:
             gauss_masks.append((m, mask))
             level[mask] = 0
-            counts, groups, dest, cost = trial_counts, trial_groups, trial_dest, trial_cost
+            counts, groups, dest = trial_counts, trial_groups, trial_dest
+            cost, gauss_cost = trial_cost, trial_gauss_cost
     if dest != list(range(len(limits) + 1)):
         level = np.asarray(dest, dtype=np.intp)[level]
     box_width = col1 - col0
