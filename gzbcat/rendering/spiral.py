@@ -71,7 +71,7 @@ ARM_GEOMETRY_PARAMETERS: tuple[str, ...] = (
 CUTOFF_SPREADS = 7.0
 """Pixels farther than this many spreads from the arm are not evaluated (exp(−24.5) ≈ 2e-11)."""
 
-_CHUNK = 6  # segments per bounding disc in the nearest-segment search
+_CHUNK = 4  # segments per bounding disc in the nearest-segment search
 
 
 def log_spiral_points(
