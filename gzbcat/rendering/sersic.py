@@ -114,7 +114,11 @@ _GAUSS_THRESHOLDS = np.array(
         for m in _GAUSS_ORDERS
     ]
 )  # err(r) at or below which the m × m Gauss rule meets the tolerance
+_THRESHOLDS = -np.concatenate(
+    [_ADAPTIVE_THRESHOLDS, _GAUSS_THRESHOLDS]
+)  # negated, for searchsorted
 _RADII_STEPS = np.linspace(0.0, 1.0, 256)  # error table: radii 0.1·(R/0.1)^t, geometric
+_RADII_STEPS_LIST = _RADII_STEPS.tolist()
 _LEVEL_SAMPLES = 3000  # extra samples worth saving one level's fixed cost (see plan_sampling)
 _SMALL_INTEGER_C = (3.0, 4.0)  # boxiness powers evaluated as products in the boxy path
 _TRUNCATE = 34.5  # pixels where the profile is below e^−34.5 ≈ 1e-15 of its peak stay 0
@@ -298,18 +302,6 @@ class SamplingPlan:
         return out
 
 
-def _midpoint_error(r: np.ndarray, re: float, n: float, b: float, q: float) -> np.ndarray:
-    """Leading-order relative midpoint error of one sample per pixel at major-axis radius r.
-
-    ``(|f''/f| + |f'/f|/r) / (24 q²)``: the radial and tangential second derivatives of the
-    profile, with the minor axis 1/q steeper; divide by N² for an N × N lattice.
-    """
-    z = r / re
-    l1 = b / (n * re) * z ** (1.0 / n - 1.0)  # |d ln f / dr|
-    l1p = b / (n * re**2) * (1.0 / n - 1.0) * z ** (1.0 / n - 2.0)  # d l1 / dr
-    return (np.abs(l1**2 - l1p) + l1 / r) / (24.0 * q**2)
-
-
 def _radius_limits(
     component: SersicComponent, b: float
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -329,25 +321,40 @@ def _radius_limits(
     """
     re, q, n = float(component.re), float(component.q), float(component.n)
     q_err = min(q, 1.0 / q)  # a q > 1 component is steepest along its other axis
-    # Radii along the major axis, pixels, from well inside the central pixel outwards.
-    radii = 0.1 * np.exp(_RADII_STEPS * math.log(max(60.0 * re, 10.0) / 0.1))
-    err = _midpoint_error(radii, re, n, b, q_err)
-    log_f = -b * (radii / re) ** (1.0 / n)
-    log_f_centre = -b * (0.5 / re) ** (1.0 / n)
-    err[log_f - log_f_centre <= math.log(_ADAPTIVE_FLOOR)] = 0.0  # faint: never refined
+    # Radii along the major axis, pixels, from well inside the central pixel outwards:
+    # r = 0.1·(R/0.1)^t, geometric, so ln z = ln(r/re) is linear in the table's steps t.
+    log_span = math.log(max(60.0 * re, 10.0) / 0.1)
+    log_z = _RADII_STEPS * log_span
+    log_z += math.log(0.1 / re)
+    # The error of one sample per pixel, (|f''/f| + |f'/f|/r)/(24 q²): the radial and
+    # tangential second derivatives, the minor axis 1/q steeper (divide by N² for N × N).
+    # With s = z^(1/n), |d ln f/dr| = A·s/z and its derivative (1/n − 1)·A·s/(re·z²),
+    # A = b/(n·re), it is A/(24 q² re)·z^(1/n − 2)·(|A·re·s − (1/n − 1)| + 1).
+    a = b / (n * re)
+    s = np.exp(log_z * (1.0 / n))
+    err = s * (a * re)
+    err -= 1.0 / n - 1.0
+    np.abs(err, out=err)
+    err += 1.0
+    err *= np.exp(log_z * (1.0 / n - 2.0))
+    err *= a / (24.0 * q_err**2 * re)
+    # Faint, never refined: ln f − ln f(centre pixel) = −b·(s − s_centre) ≤ ln(floor).
+    s_centre = (0.5 / re) ** (1.0 / n)
+    err[s >= s_centre - math.log(_ADAPTIVE_FLOOR) / b] = 0.0
     # Largest radius with err above each factor's threshold: the suffix maximum of err is
     # non-increasing, so the count of its entries above a threshold is one past that radius.
     suffix_max = np.maximum.accumulate(err[::-1])[::-1]
-    thresholds = np.concatenate([_ADAPTIVE_THRESHOLDS, _GAUSS_THRESHOLDS])
-    counts = np.searchsorted(-suffix_max, -thresholds, side="left").tolist()
-    radii_list = radii.tolist()
+    counts = np.searchsorted(-suffix_max, _THRESHOLDS, side="left").tolist()
+    steps = _RADII_STEPS_LIST
     n_mid = len(_ADAPTIVE_FACTORS)
     # Thresholds increase, so the factors that some radius needs lead.
     midpoint = [
-        (_ADAPTIVE_FACTORS[k], radii_list[c - 1]) for k, c in enumerate(counts[:n_mid]) if c > 0
+        (_ADAPTIVE_FACTORS[k], 0.1 * math.exp(steps[c - 1] * log_span))
+        for k, c in enumerate(counts[:n_mid])
+        if c > 0
     ]
     gauss = [
-        (m, radii_list[c - 1] if c > 0 else 0.0)
+        (m, 0.1 * math.exp(steps[c - 1] * log_span) if c > 0 else 0.0)
         for m, c in zip(_GAUSS_ORDERS, counts[n_mid:], strict=True)
     ]
     return midpoint, gauss
@@ -444,7 +451,7 @@ def plan_sampling(
         ``"adaptive"``: one sample per pixel where the profile is not negligible (see
         :func:`_base_level`), then each pixel near the centre on the coarsest lattice of
         :data:`_ADAPTIVE_FACTORS` that brings its estimated midpoint error
-        (:func:`_midpoint_error`) under the tolerance. The estimate is taken at the smallest
+        (see :func:`_radius_limits`) under the tolerance. The estimate is taken at the smallest
         generalised radius inside the pixel (its centre's, less the half-diagonal times the
         radius' Lipschitz constant), because the error grows towards the centre and a
         pixel containing the centre must be treated as the cusp it holds. Refined pixels at
