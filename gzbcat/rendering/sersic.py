@@ -360,8 +360,8 @@ def _radius_limits(
     return midpoint, gauss
 
 
-def _base_level(component: SersicComponent, shape: tuple[int, int], b: float) -> Level:
-    """One sample per pixel, over the pixels where the profile is not negligible.
+def _base_mask(component: SersicComponent, shape: tuple[int, int], b: float) -> np.ndarray | None:
+    """Pixels sampled once each: a flat bool mask, or None for the whole image.
 
     Beyond ``R_t = re·(TRUNCATE/b)^n`` the profile is below ``e^−TRUNCATE`` (1e-15) of its
     central value, far below the rounding of any sum it joins, so those pixels are left at
@@ -380,27 +380,33 @@ def _base_level(component: SersicComponent, shape: tuple[int, int], b: float) ->
     a_xy = 2.0 * cos * sin * (1.0 / q**2 - 1.0)
     a_yy = (sin / q) ** 2 + cos**2
     # The region is convex: if it holds the image's four corners it holds the whole image.
-    corner_dx = component.mux - np.array([-0.5, width - 0.5, -0.5, width - 0.5])
-    corner_dy = component.muy - np.array([-0.5, -0.5, height - 0.5, height - 0.5])
-    corner_r2 = a_xx * corner_dx**2 + a_xy * corner_dx * corner_dy + a_yy * corner_dy**2
-    if corner_r2.max() <= radius * radius:
-        return Level(1)
+    corner_r2 = max(
+        a_xx * dx * dx + a_xy * dx * dy + a_yy * dy * dy
+        for dx in (component.mux + 0.5, component.mux - width + 0.5)
+        for dy in (component.muy + 0.5, component.muy - height + 0.5)
+    )
+    if corner_r2 <= radius * radius:
+        return None
     dy = component.muy - np.arange(height, dtype=np.float64)
     disc = (a_xy * dy) ** 2 - 4.0 * a_xx * (a_yy * dy * dy - radius * radius)
     root = np.sqrt(np.maximum(disc, 0.0))
-    # dx in [(−a_xy dy − root)/(2 a_xx), (−a_xy dy + root)/(2 a_xx)]; x = mux − dx
+    # dx in [(−a_xy dy − root)/(2 a_xx), (−a_xy dy + root)/(2 a_xx)]; x = mux − dx, so the
+    # kept columns of a row are ceil(x_lo) ≤ col ≤ x_hi (none where disc < 0).
     x_lo = component.mux - (-a_xy * dy + root) / (2.0 * a_xx)
     x_hi = component.mux - (-a_xy * dy - root) / (2.0 * a_xx)
-    col_lo = np.clip(np.ceil(x_lo), 0, width).astype(np.intp)
-    col_hi = np.clip(np.floor(x_hi) + 1, 0, width).astype(np.intp)
-    counts = np.where(disc >= 0.0, np.maximum(col_hi - col_lo, 0), 0)
-    total = int(counts.sum())
-    if 2 * total >= height * width:
-        return Level(1)
-    rows = np.repeat(np.arange(height), counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    cols = np.repeat(col_lo, counts) + (np.arange(total) - starts)
-    return Level(1, rows * width + cols)
+    x_hi[disc < 0.0] = -1.0
+    cols = np.arange(width, dtype=np.float64)
+    mask = cols >= x_lo[:, None]
+    mask &= cols <= x_hi[:, None]
+    mask = mask.ravel()
+    if 2 * int(np.count_nonzero(mask)) >= height * width:
+        return None
+    return mask
+
+
+def _base_level(mask: np.ndarray | None) -> Level:
+    """The one-sample level of a :func:`_base_mask`."""
+    return Level(1) if mask is None else Level(1, np.flatnonzero(mask))
 
 
 def _fold_levels(counts: list[int], factors: list[int]) -> tuple[list[list[int]], list[int]]:
@@ -449,7 +455,7 @@ def plan_sampling(
     oversample
         An integer: one uniform lattice over the whole image (5 reproduces the reference).
         ``"adaptive"``: one sample per pixel where the profile is not negligible (see
-        :func:`_base_level`), then each pixel near the centre on the coarsest lattice of
+        :func:`_base_mask`), then each pixel near the centre on the coarsest lattice of
         :data:`_ADAPTIVE_FACTORS` that brings its estimated midpoint error
         (see :func:`_radius_limits`) under the tolerance. The estimate is taken at the smallest
         generalised radius inside the pixel (its centre's, less the half-diagonal times the
@@ -476,10 +482,10 @@ def plan_sampling(
             raise ValueError(f"oversample must be >= 1, got {oversample}")
         return SamplingPlan(shape, (Level(factor),))
     b = sersic_b(float(component.n), method=method)
-    base = _base_level(component, shape, b)
+    base_mask = _base_mask(component, shape, b)
     limits, gauss_limits = _radius_limits(component, b)
     if not limits:
-        return SamplingPlan(shape, (base,))
+        return SamplingPlan(shape, (_base_level(base_mask),))
     q, c = float(component.q), float(component.c)
     sin, cos = math.sin(component.roll), math.cos(component.roll)
     # Smallest radius inside a pixel: r is Lipschitz in (x, y) with constant
@@ -498,16 +504,35 @@ def plan_sampling(
     col0 = max(0, math.floor(component.mux - half_x))
     col1 = min(width, math.ceil(component.mux + half_x) + 1)
     if row1 <= row0 or col1 <= col0:
-        return SamplingPlan(shape, (base,))
+        return SamplingPlan(shape, (_base_level(base_mask),))
     dx = component.mux - np.arange(col0, col1, dtype=np.float64)[None, :]
     dy = component.muy - np.arange(row0, row1, dtype=np.float64)[:, None]
     u = (cos * dx + sin * dy) / q
     v = -sin * dx + cos * dy
-    r = np.hypot(u, v) if c == 2.0 else (np.abs(u) ** c + np.abs(v) ** c) ** (1.0 / c)
-    r -= reach
+    # Pixels are compared by r^c: r − reach ≥ R ⇔ r^c ≥ (R + reach)^c, so no root is taken.
+    if c == 2.0:
+        r_pow = u * u
+        r_pow += v * v
+    elif c in _SMALL_INTEGER_C:
+        np.abs(u, out=u)
+        np.abs(v, out=v)
+        r_pow, v_pow = u * u, v * v
+        for _ in range(int(c) - 2):
+            r_pow *= u
+            v_pow *= v
+        r_pow += v_pow
+    else:
+        r_pow = np.abs(u) ** c
+        r_pow += np.abs(v) ** c
+
+    def thresholds(radii: list[float]) -> list[float]:
+        """(R + reach)^c of non-increasing radii, ascending."""
+        return [(radius + reach) ** c for radius in reversed(radii)]
+
     # Level k of a pixel = number of limits with radius ≥ r (the radii are non-increasing).
-    ascending = [radius for _, radius in reversed(limits)]
-    level = len(limits) - np.searchsorted(ascending, r, side="left")
+    level = len(limits) - np.searchsorted(
+        thresholds([radius for _, radius in limits]), r_pow, side="left"
+    )
     factors = [1] + [factor for factor, _ in limits]
     counts = np.bincount(level.ravel(), minlength=len(factors))
     groups, dest = _fold_levels(counts.tolist(), factors)
@@ -516,8 +541,8 @@ def plan_sampling(
     # Refined pixels away from the centre move to a Gauss level of the lowest order that
     # suffices there, order by order, when that makes the plan cheaper.
     gauss_masks: list[tuple[int, np.ndarray]] = []
-    gauss_ascending = [max(radius, _GAUSS_MIN_RADIUS) for _, radius in reversed(gauss_limits)]
-    order = len(gauss_limits) - np.searchsorted(gauss_ascending, r, side="left")
+    gauss_radii = [max(radius, _GAUSS_MIN_RADIUS) for _, radius in gauss_limits]
+    order = len(gauss_limits) - np.searchsorted(thresholds(gauss_radii), r_pow, side="left")
     pixel_factor = np.asarray(factors)[level]
     for k, m in enumerate(_GAUSS_ORDERS):
         mask = order == k
@@ -547,19 +572,16 @@ def plan_sampling(
         rows += col0
         return rows
 
-    if base.pixels is not None:  # keep the levels disjoint
-        keep = np.zeros(height * width, dtype=bool)
-        keep[base.pixels] = True
-        box = keep.reshape(height, width)[row0:row1, col0 : col0 + box_width]
+    if base_mask is not None:  # keep the levels disjoint
+        box = base_mask.reshape(height, width)[row0:row1, col0 : col0 + box_width]
         box[level > 0] = False
         for _, mask in gauss_masks:
             box[mask] = False
-        base = Level(1, np.flatnonzero(keep))
     if len(groups) == 1:
         refined = [(limits[groups[0][0] - 1][0], pixels_where(level > 0))]
     else:
         refined = [(limits[k - 1][0], pixels_where(level == k)) for k, _ in groups]
-    levels = [base] + [Level(factor, pixels) for factor, pixels in refined]
+    levels = [_base_level(base_mask)] + [Level(factor, pixels) for factor, pixels in refined]
     levels += [Level(m, pixels_where(mask), gauss=True) for m, mask in gauss_masks]
     return SamplingPlan(shape, tuple(levels))
 
