@@ -114,9 +114,8 @@ _GAUSS_THRESHOLDS = np.array(
         for m in _GAUSS_ORDERS
     ]
 )  # err(r) at or below which the m × m Gauss rule meets the tolerance
-_THRESHOLDS = -np.concatenate(
-    [_ADAPTIVE_THRESHOLDS, _GAUSS_THRESHOLDS]
-)  # negated, for searchsorted
+# Both sets of thresholds, negated for the descending search in _radius_limits.
+_THRESHOLDS = -np.concatenate([_ADAPTIVE_THRESHOLDS, _GAUSS_THRESHOLDS])
 _RADII_STEPS = np.linspace(0.0, 1.0, 256)  # error table: radii 0.1·(R/0.1)^t, geometric
 _RADII_STEPS_LIST = _RADII_STEPS.tolist()
 _LEVEL_SAMPLES = 3000  # extra samples worth saving one level's fixed cost (see plan_sampling)
