@@ -403,6 +403,14 @@ def _base_mask(component: SersicComponent, shape: tuple[int, int], b: float) -> 
     return mask
 
 
+def _integer_power(x: np.ndarray, power: int) -> np.ndarray:
+    """``x**power`` (power ≥ 2) by repeated products: no transcendentals, one new array."""
+    out = x * x
+    for _ in range(power - 2):
+        out *= x
+    return out
+
+
 def _base_level(mask: np.ndarray | None) -> Level:
     """The one-sample level of a :func:`_base_mask`."""
     return Level(1) if mask is None else Level(1, np.flatnonzero(mask))
@@ -513,13 +521,8 @@ def plan_sampling(
         r_pow = u * u
         r_pow += v * v
     elif c in _SMALL_INTEGER_C:
-        np.abs(u, out=u)
-        np.abs(v, out=v)
-        r_pow, v_pow = u * u, v * v
-        for _ in range(int(c) - 2):
-            r_pow *= u
-            v_pow *= v
-        r_pow += v_pow
+        r_pow = _integer_power(np.abs(u, out=u), int(c))
+        r_pow += _integer_power(np.abs(v, out=v), int(c))
     else:
         r_pow = np.abs(u) ** c
         r_pow += np.abs(v) ** c
@@ -711,11 +714,8 @@ def _evaluate(comp: SersicComponent, b: float, level: Level, shape: tuple[int, i
         log_u = log_v = None
         if c in _SMALL_INTEGER_C:
             # |u|^c by repeated products, no transcendentals (ln|u| is left to the VJP).
-            pow_u = abs_u * abs_u
-            pow_v = abs_v * abs_v
-            for _ in range(int(c) - 2):
-                pow_u *= abs_u
-                pow_v *= abs_v
+            pow_u = _integer_power(abs_u, int(c))
+            pow_v = _integer_power(abs_v, int(c))
         else:
             # |u|^c as exp(c·ln|u|): cheaper than np.power, and the gradient reuses ln|u|.
             log_u = np.log(abs_u)
