@@ -379,18 +379,37 @@ class _NeighbourLists:
         Only the group codes are read for every listed rank; indices and distances are
         gathered for the k ranks kept, so everything downstream works on k ranks, not all.
         """
-        valid = np.take(self.index_codes, rows, axis=1) != excluded
-        count = np.cumsum(valid, axis=0, dtype=self.count_type)
-        taken = valid & (count <= k)
+        m = len(rows)
+        skip = np.take(self.index_codes, rows, axis=1) == excluded.astype(self.codes.dtype)
+        # Running count of usable neighbours down the ranks: one vector operation per rank
+        # (numpy's cumsum along the first axis is ~25× slower on these short columns).
+        count = np.empty(skip.shape, dtype=self.count_type)
+        np.logical_not(skip[0], out=count[0], casting="unsafe")
+        for rank in range(1, len(skip)):
+            np.subtract(count[rank - 1], skip[rank], out=count[rank])
+            count[rank] += 1
         short = np.flatnonzero(count[-1] < k)
+        # The j-th kept neighbour sits at rank j + (entries skipped before it). A skipped entry
+        # precedes the j-th kept one when no more than j usable ones come before it, so each
+        # skipped entry adds one from output position count onwards: a histogram of those
+        # positions, summed down the positions. Skipped entries are few (~5 %), so this reads
+        # far less than compacting every column.
+        flat = np.flatnonzero(skip)
+        start = np.minimum(count.ravel()[flat], k).astype(np.intp)  # k: past the last kept
+        start *= m
+        start += flat % m
+        at = np.bincount(start, minlength=(k + 1) * m)[: k * m].reshape(k, m)
+        # ``at`` becomes each kept neighbour's flat position in the (rank, point) lists.
+        at[0] *= self.n
+        at[0] += rows
+        for j in range(1, k):
+            at[j] *= self.n
+            at[j] += at[j - 1]
+            at[j] += self.n
         if short.size:
-            taken[:, short] = False
-            taken[:k, short] = True  # placeholders, replaced below
-        # The ranks kept, column by column (each column has exactly k), as flat list indices.
-        ranks = np.nonzero(taken.T)[1].reshape(len(rows), k).T
-        flat = ranks * self.n + rows
-        nb = self.index.ravel()[flat]
-        dist = self.dist.ravel()[flat]
+            at[:, short] = np.arange(k)[:, None] * self.n + rows[short]  # replaced below
+        nb = self.index.ravel()[at]
+        dist = self.dist.ravel()[at]
         if short.size:
             # Rare: the row lost too many of its first neighbours to the left-out group. Ask
             # the tree for enough and keep the first k outside the group.
