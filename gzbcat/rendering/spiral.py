@@ -287,15 +287,18 @@ def polyline_distances(
         nx, ny = col1 - col0, row1 - row0
         dx2 = (np.arange(col0, col1, dtype=np.float64) - anchor_x[:, None]) ** 2
         dy2 = (np.arange(row0, row1, dtype=np.float64) - anchor_y[:, None]) ** 2
-        dist = np.add(dy2[:, :, None], dx2[:, None, :])
-        dist = np.sqrt(dist, out=dist).reshape(n_chunk, -1)
-        bound = dist.min(axis=0)  # upper bound on the distance (an anchor is on the line)
+        dist2 = np.add(dy2[:, :, None], dx2[:, None, :]).reshape(n_chunk, -1)
+        # Upper bound on the distance (an anchor is on the line), capped at the cutoff.
+        bound = np.sqrt(dist2.min(axis=0))
         np.minimum(bound, cutoff, out=bound)
-        dist -= radius[:, None]  # now a lower bound per chunk
-        # Candidates: chunks whose lower bound beats both the upper bound and the cutoff. A
-        # pixel whose nearest segment is within the cutoff keeps that segment's chunk; one
-        # beyond the cutoff may keep none, or some, and is dropped below either way.
-        candidate = np.less_equal(dist, bound)
+        # Candidates: chunks whose lower bound D_k − radius_k beats that bound, tested on
+        # squares (both sides ≥ 0) so that no square root is taken per (chunk, pixel); the
+        # margin keeps a chunk that rounding would put exactly on the edge. A pixel whose
+        # nearest segment is within the cutoff keeps that segment's chunk; one beyond the
+        # cutoff may keep none, or some, and is dropped below either way.
+        reach2 = np.add(bound * (1.0 + 1e-12), radius[:, None] * (1.0 + 1e-12))
+        reach2 *= reach2
+        candidate = np.less_equal(dist2, reach2)
         flat = np.flatnonzero(candidate)  # (chunk, pixel) order: chunk-major
         if flat.size == 0:
             continue
