@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gzbcat.memory import keep_freed_memory
 from gzbcat.model import COMPONENT_NAMES, GalaxyModel
 
 from .jaccard import aggregate_component
@@ -64,6 +65,7 @@ def aggregate(
     """
     if method not in ("corrected", "reference"):
         raise ValueError(f"unknown aggregation method {method!r}")
+    keep_freed_memory()  # its page faults would otherwise cost ~10 % of the time
     params = params or AggregationParams()
     parts = {}
     members: dict[str, list[int]] = {}

@@ -21,8 +21,8 @@ uniform render to well under 1 % per pixel and 1e-3 in flux at a fraction of the
 Cost notes (scripts/bench_render.py): a render is a few dozen numpy passes over ~2e4-sample
 arrays, so the evaluation minimises passes (quadratic-form radius, special cases for n = 1
 and n = 1/2, in-place arithmetic), lays samples out so that pixel means reduce along the
-leading axis, and avoids BLAS for dot products and page faults for fresh arrays
-(:mod:`gzbcat.rendering._perf`).
+leading axis, and avoids BLAS for dot products (:mod:`gzbcat.rendering._perf`) and page faults
+for fresh arrays (:mod:`gzbcat.memory`).
 
 Every image function has a ``*_vjp`` companion returning the image and a function that maps a
 cotangent image ``w`` to ``Σ w · ∂image/∂p`` for the eight parameters in
@@ -42,9 +42,9 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
+from gzbcat.memory import keep_freed_memory
 from gzbcat.model import SersicComponent
 from gzbcat.rendering._perf import dot as _dot
-from gzbcat.rendering._perf import keep_freed_memory
 
 __all__ = [
     "EXACT_B_BELOW_N",

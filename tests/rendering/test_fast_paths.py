@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from gzbcat.memory import keep_freed_memory
 from gzbcat.model import SersicComponent
-from gzbcat.rendering._perf import dot, keep_freed_memory
+from gzbcat.rendering._perf import dot
 from gzbcat.rendering.psf import PSFOperator, convolve_psf, psf_operator
 from gzbcat.rendering.sersic import (
     SERSIC_PARAMETERS,
