@@ -360,8 +360,8 @@ class _NeighbourLists:
     A k-d tree is queried once for every point's ``k_first − 1`` nearest other points, and
     again, only for the rows that need it, for ``k_full − 1``: enough that after removing
     every member of any one group at least the wanted number of neighbours remains. Lists are
-    stored transposed, (neighbour rank, point), so that the per-row running counts below are
-    cumulative sums down the contiguous axis.
+    stored transposed, (neighbour rank, point), so that the running counts below are one
+    vector operation per rank across all rows, and gathers read whole rank rows.
     """
 
     def __init__(self, points: np.ndarray, codes: np.ndarray, k_full: int, k_first: int) -> None:

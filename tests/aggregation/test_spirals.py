@@ -74,6 +74,20 @@ def test_vectorised_metric_matches_a_point_by_point_loop() -> None:
     assert np.all(np.diag(matrix) == 0)
 
 
+def test_metric_treats_a_zero_length_segment_as_a_point() -> None:
+    source = np.array([[0.5, 2.0], [-1.0, -1.0], [3.0, 0.5]])
+    target = np.array([[0.0, 0.0], [1.0, 0.0]])
+    repeated = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    plain = directed_distance_matrix([source, target])[0, 1]
+    assert plain == pytest.approx((4.0 + 2.0 + 4.25) / 3)
+    assert directed_distance_matrix([source, repeated])[0, 1] == pytest.approx(plain, rel=1e-12)
+    # A single repeated vertex is a point: squared distances to (2, 1).
+    point = np.array([[2.0, 1.0], [2.0, 1.0]])
+    assert directed_distance_matrix([source, point])[0, 1] == pytest.approx(
+        (3.25 + 13.0 + 1.25) / 3
+    )
+
+
 def test_repeated_vertices_are_dropped_so_the_metric_stays_finite() -> None:
     line = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     clean = drop_repeated_vertices(line)
