@@ -315,36 +315,48 @@ def optimal_shape(
     area_factor = math.pi if ellipse else 4.0
 
     cell_area = h * h
+    # The candidate's local coordinates are affine in the cell's, and for an ellipse F and
+    # |∇F|²/4 are quadratic forms in them: both come from one small matrix product with the
+    # fixed basis (gx², gx·gy, gy², gx, gy, 1), instead of a dozen passes per evaluation.
+    basis = np.stack((gx * gx, gx * gy, gy * gy, gx, gy, np.ones_like(gx)))
+    affine = basis[3:]
 
     def raster_objective(p: np.ndarray) -> float:
-        # Anti-aliased coverage of the candidate (as geometry.shape_coverage, inlined: this is
-        # the inner loop of the optimiser, so every array pass counts).
+        # Anti-aliased coverage of the candidate (as geometry.shape_coverage; this is the
+        # inner loop of the optimiser, so every array pass counts).
         c, s = math.cos(p[4]), math.sin(p[4])
         px, py = p[0] - x0[0], p[1] - x0[1]
-        lx = c * gx
-        lx += s * gy
-        lx -= c * px + s * py
-        ly = c * gy
-        ly -= s * gx
-        ly -= c * py - s * px
         a, b = max(p[2] * p[3], 1e-12), max(p[2], 1e-12)
         if ellipse:
-            # First-order signed distance F/|∇F| with F = (lx/a)² + (ly/b)² − 1.
-            ia2, ib2 = 1.0 / (a * a), 1.0 / (b * b)
-            lx *= lx
-            ly *= ly
-            f = lx * ia2
-            f += ly * ib2
-            f -= 1.0
-            lx *= ia2 * ia2
-            ly *= ib2 * ib2
-            lx += ly
-            np.sqrt(lx, out=lx)
-            lx *= 2.0 * h
-            lx += 1e-300
-            f /= lx
+            # First-order signed distance F/|∇F| with F = (lx/a)² + (ly/b)² − 1, where
+            # lx = c·X + s·Y and ly = c·Y − s·X for X = gx − px, Y = gy − py.
+            cc, ss, cs2 = c * c, s * s, 2.0 * c * s
+            rows = []
+            for wa, wb in ((1.0 / (a * a), 1.0 / (b * b)), (1.0 / a**4, 1.0 / b**4)):
+                xx, xy, yy = cc * wa + ss * wb, cs2 * (wa - wb), ss * wa + cc * wb
+                rows.append(
+                    (
+                        xx,
+                        xy,
+                        yy,
+                        -2.0 * xx * px - xy * py,
+                        -xy * px - 2.0 * yy * py,
+                        xx * px * px + xy * px * py + yy * py * py,
+                    )
+                )
+            forms = np.array(rows)
+            forms[0, 5] -= 1.0
+            forms[1] *= 4.0 * h * h  # so that the root below is h·|∇F|
+            f, grad = forms @ basis
+            # The form is ≥ 0 but for rounding where ∇F vanishes (the centre), where the
+            # floor makes the distance huge and the coverage 1.
+            np.maximum(grad, 1e-300, out=grad)
+            np.sqrt(grad, out=grad)
+            f /= grad
             coverage = np.subtract(0.5, f, out=f)
         else:
+            frame = np.array(((c, s, -(c * px + s * py)), (-s, c, s * px - c * py)))
+            lx, ly = frame @ affine
             np.abs(lx, out=lx)
             lx -= a
             np.abs(ly, out=ly)
