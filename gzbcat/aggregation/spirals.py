@@ -126,9 +126,8 @@ def _min_sq_distance_to_lines(points: np.ndarray, lines: Sequence[np.ndarray]) -
     p_all[2] = 1.0
     out = np.empty((len(lines), len(points)))
     chunk = max(1, _CHUNK_ELEMENTS // s)
-    zeros = np.zeros(
-        min(chunk, len(points))
-    )  # an array: numpy's maximum with a scalar is ~2× slower
+    # The floor as an array: numpy's maximum against a scalar was ~2× slower here.
+    zeros = np.zeros(min(chunk, len(points)))
     for lo in range(0, len(points), chunk):
         block = frames @ p_all[:, lo : lo + chunk]
         beyond = np.maximum(block[:s], block[s : 2 * s], out=block[:s])
