@@ -259,8 +259,8 @@ def polyline_distances(
     n_chunk = max(-(-(len(box[1]) - 1) // _CHUNK) for box in boxes)
     n_pad = n_chunk * _CHUNK
     # Per line, segments padded (last one repeated) to n_chunk whole chunks, laid out
-    # (segment-in-chunk, global chunk = line·n_chunk + chunk): per-pair gathers are np.take
-    # of whole columns, and the minimum over a chunk's segments runs along the leading axis
+    # (segment-in-chunk, global chunk = line·n_chunk + chunk): per-pair values are whole
+    # columns repeated, and the minimum over a chunk's segments runs along the leading axis
     # (both much faster than fancy indexing and short-axis reductions).
     seg_index = np.empty((n_lines, n_pad), dtype=np.intp)
     start = np.empty((2, n_lines, n_pad))
@@ -315,16 +315,23 @@ def polyline_distances(
     ix, iy = np.concatenate(pair_x), np.concatenate(pair_y)
     px, py = ix.astype(np.float64), iy.astype(np.float64)
     chunk, pair_pixel = np.concatenate(pair_chunk), np.concatenate(pair_key)
-    start = start.reshape(2, -1, _CHUNK).transpose(0, 2, 1)  # (2, _CHUNK, chunks)
-    edge = end.reshape(2, -1, _CHUNK).transpose(0, 2, 1) - start
-    inv_length2 = 1.0 / np.maximum(edge[0] ** 2 + edge[1] ** 2, 1e-300)
-    rel_x = px - np.take(start[0], chunk, axis=1)  # (_CHUNK, pairs)
-    rel_y = py - np.take(start[1], chunk, axis=1)
-    edge_x = np.take(edge[0], chunk, axis=1)
-    edge_y = np.take(edge[1], chunk, axis=1)
+    # Per chunk and segment: start x, y, edge x, y and 1/|edge|², as (5, _CHUNK, chunks).
+    table = np.empty((5, _CHUNK, n_lines * n_chunk))
+    table[:2] = start.reshape(2, -1, _CHUNK).transpose(0, 2, 1)
+    np.subtract(end.reshape(2, -1, _CHUNK).transpose(0, 2, 1), table[:2], out=table[2:4])
+    np.maximum(table[2] ** 2 + table[3] ** 2, 1e-300, out=table[4])
+    np.divide(1.0, table[4], out=table[4])
+    # Pairs come in ascending chunk order, so each chunk's columns are repeated once per pair
+    # of it: one np.repeat instead of a gather per quantity.
+    per_pair = np.repeat(
+        table.reshape(5 * _CHUNK, -1), np.bincount(chunk, minlength=table.shape[2]), axis=1
+    ).reshape(5, _CHUNK, -1)  # (5, _CHUNK, pairs)
+    rel_x = px - per_pair[0]
+    rel_y = py - per_pair[1]
+    edge_x, edge_y, inv_length2 = per_pair[2], per_pair[3], per_pair[4]
     t = rel_x * edge_x
     t += rel_y * edge_y
-    t *= np.take(inv_length2, chunk, axis=1)
+    t *= inv_length2
     np.clip(t, 0.0, 1.0, out=t)
     off_x = t * edge_x
     off_x -= rel_x
