@@ -31,6 +31,7 @@ point c) and the Jacobian of the vertices.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -357,20 +358,17 @@ def polyline_distances(
     sel = np.concatenate(out_keys)
     first = first_pair[sel]
     # Segment within the chunk: the first that reaches the pair's minimum.
-    k = np.full(first.size, _CHUNK - 1)
-    d2_first = d2[:, first]
+    k = np.argmin(d2[:, first], axis=0)  # argmin keeps the first of equal values
     d2_min = d2_pair[first]
-    for j in range(_CHUNK - 2, -1, -1):
-        k[d2_first[j] == d2_min] = j
     pixel_flat = iy[first] * width + ix[first]
     segment = seg_index.reshape(-1, _CHUNK)[chunk[first], k]
     t_best = t[k, first]
     offset = np.empty((first.size, 2))
     offset[:, 0] = off_x[k, first]
     offset[:, 1] = off_y[k, first]
-    bounds = np.cumsum([0] + [part.size for part in out_keys])
+    bounds = list(itertools.accumulate((part.size for part in out_keys), initial=0))
     for n, (_, j, _) in enumerate(key_base):
-        part = slice(int(bounds[n]), int(bounds[n + 1]))
+        part = slice(bounds[n], bounds[n + 1])
         results[boxes[j][0]] = Ridge(
             pixels=pixel_flat[part],
             d2=d2_min[part],
