@@ -450,8 +450,9 @@ class _NeighbourLists:
         k-distance is read straight from the lists, and only the others are searched.
         """
         out = self.dist[k - 1, rows]
+        excluded_code = excluded.astype(self.codes.dtype)  # compared in the lists' own type
         hit = np.flatnonzero(
-            np.any(np.take(self.index_codes[:k], rows, axis=1) == excluded, axis=0)
+            np.any(np.take(self.index_codes[:k], rows, axis=1) == excluded_code, axis=0)
         )
         if hit.size:
             out[hit] = self.first_valid(rows[hit], excluded[hit], k)[1][k - 1]
