@@ -517,12 +517,20 @@ def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.n
     order = np.argsort(groups, kind="stable")
     _, starts = np.unique(groups[order], return_index=True)
     edges = np.append(starts, len(order))
+    # Every group unwrapped in one call: rows padded with their last angle (no jump, so the
+    # padding changes nothing before it), the same arithmetic as np.unwrap on each alone.
+    lengths = np.diff(edges)
+    rows = np.repeat(np.arange(len(starts)), lengths)
+    cols = np.arange(len(order)) - np.repeat(starts, lengths)
+    padded = np.repeat(out[order[edges[1:] - 1]][:, None], int(lengths.max()), axis=1)
+    padded[rows, cols] = out[order]
+    unwrapped = np.unwrap(padded, axis=1)
     offset = np.column_stack((shifts, np.zeros(3)))[:, None, :]
     lo_val = hi_val = 0.0
     lo_idx = hi_idx = 0
     for i in range(len(starts)):
         idx = order[edges[i] : edges[i + 1]]
-        t_g = np.unwrap(out[idx])
+        t_g = unwrapped[i, : lengths[i]]
         if i > 0:
             ref = np.array([[lo_val, r[lo_idx] * r_scale], [hi_val, r[hi_idx] * r_scale]])
             base = np.column_stack((t_g, r[idx] * r_scale))
@@ -572,9 +580,11 @@ def _min_directed_to_segment(points: np.ndarray, segment: np.ndarray) -> np.ndar
     ex, ey = segment[1, 0] - vx, segment[1, 1] - vy
     length_sq = ex * ex + ey * ey
     dx, dy = px - vx, py - vy
-    t = np.clip((dx * ex + dy * ey) / (length_sq if length_sq > 0 else 1.0), 0.0, 1.0)
+    t = np.minimum(
+        np.maximum((dx * ex + dy * ey) / (length_sq if length_sq > 0 else 1.0), 0.0), 1.0
+    )
     dx, dy = dx - t * ex, dy - t * ey
-    forward = (dx * dx + dy * dy).mean(axis=-1)
+    forward = (dx * dx + dy * dy).sum(axis=-1) / px.shape[-1]  # the mean, as numpy takes it
     lx, ly = line[..., 0], line[..., 1]
     vx, vy = lx[..., :-1], ly[..., :-1]
     ex, ey = lx[..., 1:] - vx, ly[..., 1:] - vy
@@ -583,7 +593,7 @@ def _min_directed_to_segment(points: np.ndarray, segment: np.ndarray) -> np.ndar
     backward = 0.0
     for k in range(2):
         dx, dy = segment[k, 0] - vx, segment[k, 1] - vy
-        t = np.clip((dx * ex + dy * ey) / length_sq, 0.0, 1.0)
+        t = np.minimum(np.maximum((dx * ex + dy * ey) / length_sq, 0.0), 1.0)
         dx, dy = dx - t * ex, dy - t * ey
         backward = backward + (dx * dx + dy * dy).min(axis=-1)
     return np.minimum(forward, backward / 2.0)

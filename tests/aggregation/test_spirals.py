@@ -26,6 +26,7 @@ from gzbcat.aggregation.spirals import (
     polyline_distance,
     polyline_distance_matrix,
     split_at_centre,
+    unwrap_grouped,
     usable_arm,
 )
 from gzbcat.model import SersicComponent
@@ -294,3 +295,44 @@ def test_fitted_polyline_is_the_log_spiral_of_the_fit(image_shape: tuple[int, in
     polyline = fit_arm(lines, list(range(8)), disk, image_shape).polyline
     assert np.allclose(polyline, rebuilt, atol=1e-6)
     assert fit.length_px == pytest.approx(np.sum(np.hypot(*np.diff(rebuilt, axis=0).T)))
+
+
+def _naive_unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Spec §6.6.5 as written: group by group, with the point-by-point metric above."""
+    out = theta.copy()
+    scale = 2.0 * math.pi / r.max()
+    done: list[int] = []
+    for g in sorted(set(groups.tolist())):
+        idx = np.flatnonzero(groups == g)
+        t = np.unwrap(out[idx])
+        if done:
+            lo, hi = done[int(np.argmin(out[done]))], done[int(np.argmax(out[done]))]
+            segment = np.array([[out[lo], r[lo] * scale], [out[hi], r[hi] * scale]])
+            scores = []
+            for shift in (-2.0 * math.pi, 0.0, 2.0 * math.pi):
+                points = np.column_stack((t + shift, r[idx] * scale))
+                scores.append(
+                    min(_naive_directed(points, segment), _naive_directed(segment, points))
+                )
+            t = t + (-2.0 * math.pi, 0.0, 2.0 * math.pi)[int(np.argmin(scores))]
+        out[idx] = t
+        done = sorted(done + idx.tolist())
+    return out
+
+
+def test_unwrap_grouped_joins_each_line_to_the_earlier_ones() -> None:
+    # Pieces of one log spiral (θ from 0 to 8 rad) of different lengths, wrapped to (−π, π],
+    # stored out of label order; labels run from the innermost piece outwards, with overlaps.
+    rng = np.random.default_rng(3)
+    pieces = [(0.0, 2.5, 30), (5.0, 8.0, 17), (2.0, 5.5, 45), (1.0, 3.0, 8), (6.5, 7.5, 2)]
+    true_theta, groups = [], []
+    for g, (start, stop, n) in enumerate(pieces):
+        true_theta.append(np.linspace(start, stop, n) + rng.normal(0.0, 0.01, n))
+        groups.append(np.full(n, [0, 3, 1, 2, 4][g]))
+    t_true = np.concatenate(true_theta)
+    r = np.exp(0.2 * t_true)
+    wrapped = np.angle(np.exp(1j * t_true))
+    got = unwrap_grouped(wrapped, r, np.concatenate(groups))
+    np.testing.assert_allclose(got, _naive_unwrap_grouped(wrapped, r, np.concatenate(groups)))
+    # The first group needs no turn, and every later piece is joined back onto the spiral.
+    np.testing.assert_allclose(got, t_true, atol=1e-9)
