@@ -427,14 +427,14 @@ def _fold_levels(counts: list[int], factors: list[int]) -> tuple[list[list[int]]
     """
     groups = [[k, counts[k]] for k in range(1, len(counts)) if counts[k]]
     dest = list(range(len(counts)))
+    # From fine to coarse: a level only ever folds into the next finer group still kept,
+    # whose own fate is already decided, so each destination is final when it is set.
     for i in range(len(groups) - 2, -1, -1):
         k, size = groups[i]
         finer, _ = groups[i + 1]
         if size * (factors[finer] ** 2 - factors[k] ** 2) < _LEVEL_SAMPLES:
             groups[i + 1][1] += size
-            for j in range(len(dest)):
-                if dest[j] == k:
-                    dest[j] = finer
+            dest[k] = finer
             del groups[i]
     return groups, dest
 
