@@ -13,28 +13,94 @@ These types are plain data: no database, no I/O. Conversion to and from table ro
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "ARM_BOUNDS",
+    "COMPONENT_BOUNDS",
     "COMPONENT_NAMES",
     "COMPONENT_PARAMETERS",
     "GalaxyModel",
     "LogSpiralFit",
+    "Method",
     "SersicComponent",
     "SpiralArm",
     "SubjectImage",
+    "wrap_roll",
 ]
+
+
+class Method(enum.StrEnum):
+    """Which science method a result was, or is to be, produced with (spec §13).
+
+    ``CORRECTED`` is the published method with the bugs of spec §12.1 fixed; ``REFERENCE``
+    reproduces the published code's quirks for one-to-one comparison with its catalogue. The
+    value is parsed once where it enters (the command line, a stored row) and travels typed;
+    each part of the pipeline keeps what differs between the two in one table of its own
+    (``PARSING_RULES``, ``AGGREGATION_RULES``, ``RENDERING_RULES``, ``FITTING_RULES``).
+    """
+
+    CORRECTED = "corrected"
+    REFERENCE = "reference"
+
 
 COMPONENT_NAMES: tuple[str, ...] = ("disk", "bulge", "bar")
 """The Sérsic components a model may have, in rendering order."""
 
 COMPONENT_PARAMETERS: tuple[str, ...] = ("mux", "muy", "roll", "re", "q", "intensity", "n", "c")
 """Parameters of a Sérsic component; each may carry a 1σ error of the same name."""
+
+
+_INF = math.inf
+
+COMPONENT_BOUNDS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyType(
+    {
+        # spec §4.1 and §8.4; a parameter that is not listed (disk c, every mux/muy/roll) is free.
+        "disk": MappingProxyType(
+            {"intensity": (0.0, _INF), "q": (0.25, 1.2), "re": (0.01, _INF), "n": (1.0, 1.0)}
+        ),
+        "bulge": MappingProxyType(
+            {
+                "intensity": (0.0, _INF),
+                "re": (0.0, _INF),
+                "n": (0.5, 5.0),
+                "c": (2.0, 2.0),
+                "q": (0.6, 1.2),
+            }
+        ),
+        "bar": MappingProxyType(
+            {
+                "intensity": (0.0, _INF),
+                "re": (0.0, _INF),
+                "c": (1.0, 6.0),
+                "n": (0.3, 5.0),
+                "q": (0.05, 0.5),
+            }
+        ),
+    }
+)
+"""Bounds ``(low, high)`` per component and parameter, image pixels: what sanitising clips
+to (spec §4.1), what the aggregate shape is optimised within (§5.4) and what the fit may reach
+(§8.4)."""
+
+ARM_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"intensity": (0.0, _INF), "spread": (0.5, 15.0), "falloff": (0.001, _INF)}
+)
+"""Bounds of a spiral arm's brightness parameters (spec §4.1, §8.4); spread in image px."""
+
+
+def wrap_roll(roll: float) -> float:
+    """A position angle reduced into [0, π), radians: a Sérsic component is symmetric under a
+    half turn. (Python's ``%`` alone can round a tiny negative angle up to π itself.)"""
+    wrapped = roll % math.pi
+    return 0.0 if wrapped >= math.pi else wrapped
 
 
 def _finite_or_none(value: float | None) -> float | None:

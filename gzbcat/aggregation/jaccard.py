@@ -30,13 +30,12 @@ import shapely
 from scipy.optimize import minimize
 
 from gzbcat.geometry import shape_area, shape_polygons
-from gzbcat.model import SersicComponent
+from gzbcat.model import COMPONENT_BOUNDS, SersicComponent, wrap_roll
 
 from .clustering import dbscan_labels
 from .params import AggregationMethod, AggregationParams
 
 __all__ = [
-    "COMPONENT_BOUNDS",
     "COMPONENT_SHAPES",
     "aggregate_component",
     "circular_mean",
@@ -47,6 +46,7 @@ __all__ = [
     "largest_cluster",
     "nelder_mead",
     "optimal_shape",
+    "shape_bounds",
     "shape_parameters",
 ]
 
@@ -55,12 +55,12 @@ logger = logging.getLogger(__name__)
 COMPONENT_SHAPES: dict[str, str] = {"disk": "ellipse", "bulge": "ellipse", "bar": "box"}
 """The outline each component is compared with (spec §5.1)."""
 
-COMPONENT_BOUNDS: dict[str, tuple[float, float, float]] = {
-    "disk": (0.01, 0.25, 1.2),
-    "bulge": (0.0, 0.6, 1.2),
-    "bar": (0.0, 0.05, 0.5),
-}
-"""(Re lower bound, q lower bound, q upper bound) per component (spec §4.1, §5.4)."""
+
+def shape_bounds(name: str) -> tuple[float, float, float]:
+    """(Re lower bound, q lower bound, q upper bound) of a component (spec §4.1, §5.4)."""
+    bounds = COMPONENT_BOUNDS[name]
+    return (bounds["re"][0], *bounds["q"])
+
 
 _MAX_GRID_CELLS = 1 << 17
 """Cap on the shared raster grid; only a far outlier drawing makes the grid reach it."""
@@ -512,7 +512,7 @@ def _sanitise(params: np.ndarray, bounds: tuple[float, float, float]) -> np.ndar
     re_min, q_min, q_max = bounds
     re = max(re, re_min)
     q = min(max(q, q_min), q_max)
-    return np.array([mux, muy, re, q, roll % math.pi])
+    return np.array([mux, muy, re, q, wrap_roll(roll)])
 
 
 def aggregate_component(
@@ -563,7 +563,7 @@ def aggregate_component(
     if cluster.size == 0:
         return None, []
     members = [present[i] for i in cluster]
-    bounds = COMPONENT_BOUNDS[name]
+    bounds = shape_bounds(name)
     best = _sanitise(
         optimal_shape(
             shapes[cluster],

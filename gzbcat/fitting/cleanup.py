@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm
+from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm, wrap_roll
 
 __all__ = ["clean_up", "fold_axis_ratio", "reframe_arm", "wrap_roll"]
 
@@ -87,14 +87,6 @@ def fold_axis_ratio(component: SersicComponent) -> SersicComponent:
         re=component.re * q,
         roll=component.roll + math.pi / 2,
     )
-
-
-def wrap_roll(roll: float) -> float:
-    """Roll in [0, π) (a Sérsic component is symmetric under a half turn)."""
-    wrapped = math.fmod(roll, math.pi)
-    if wrapped < 0:
-        wrapped += math.pi
-    return 0.0 if wrapped >= math.pi else wrapped
 
 
 def clean_up(model: GalaxyModel) -> GalaxyModel:

@@ -49,12 +49,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm
+from gzbcat.model import (
+    ARM_BOUNDS,
+    COMPONENT_BOUNDS,
+    GalaxyModel,
+    SersicComponent,
+    SpiralArm,
+    wrap_roll,
+)
 
 __all__ = [
     "ARM_BOUNDS",
@@ -71,41 +77,6 @@ __all__ = [
 Method = Literal["corrected", "reference"]
 METHODS: tuple[str, ...] = ("corrected", "reference")
 """Parsing methods: ``corrected`` fixes the reference's quirks, ``reference`` keeps them."""
-
-_INF = math.inf
-
-COMPONENT_BOUNDS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyType(
-    {
-        # spec §4.1; a parameter that is not listed (disk c, every mux/muy/roll) is free.
-        "disk": MappingProxyType(
-            {"intensity": (0.0, _INF), "q": (0.25, 1.2), "re": (0.01, _INF), "n": (1.0, 1.0)}
-        ),
-        "bulge": MappingProxyType(
-            {
-                "intensity": (0.0, _INF),
-                "re": (0.0, _INF),
-                "n": (0.5, 5.0),
-                "c": (2.0, 2.0),
-                "q": (0.6, 1.2),
-            }
-        ),
-        "bar": MappingProxyType(
-            {
-                "intensity": (0.0, _INF),
-                "re": (0.0, _INF),
-                "c": (1.0, 6.0),
-                "n": (0.3, 5.0),
-                "q": (0.05, 0.5),
-            }
-        ),
-    }
-)
-"""Sanitising bounds ``(low, high)`` per component and parameter (spec §4.1), image pixels."""
-
-ARM_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
-    {"intensity": (0.0, _INF), "spread": (0.5, 15.0), "falloff": (0.001, _INF)}
-)
-"""Sanitising bounds of a spiral arm's brightness parameters (spec §4.1); spread in image px."""
 
 _PARAMETER_INDEX = {"mux": 0, "muy": 1, "roll": 2, "re": 3, "q": 4, "intensity": 5, "n": 6, "c": 7}
 # Bounds as (index, low, high) triples, so sanitising a parsed component is a short loop.
@@ -618,12 +589,6 @@ def _clip(value: float, low: float, high: float) -> float:
     return low if value < low else high if value > high else value
 
 
-def _wrap_roll(roll: float) -> float:
-    """roll mod π into [0, π): Python's % can round a tiny negative roll up to π itself."""
-    wrapped = roll % math.pi
-    return 0.0 if wrapped >= math.pi else wrapped
-
-
 def _sanitize_params(name: str, p: list[float]) -> list[float]:
     """Spec §4.1 on [mux, muy, roll, re, q, intensity, n, c] (modified in place)."""
     if p[4] > 1:  # the "minor" axis is the longer one: swap the axes
@@ -633,7 +598,7 @@ def _sanitize_params(name: str, p: list[float]) -> list[float]:
     for index, low, high in _BOUND_TRIPLES[name]:
         value = p[index]
         p[index] = low if value < low else high if value > high else value
-    p[2] = _wrap_roll(p[2])
+    p[2] = wrap_roll(p[2])
     return p
 
 
