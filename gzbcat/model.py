@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "GalaxyModel",
     "LogSpiralFit",
     "Method",
+    "MethodTable",
     "SersicComponent",
     "SpiralArm",
     "SubjectImage",
@@ -49,6 +50,22 @@ class Method(enum.StrEnum):
 
     CORRECTED = "corrected"
     REFERENCE = "reference"
+
+
+_Rules = TypeVar("_Rules")
+
+
+class MethodTable(dict[Method, _Rules]):
+    """What one part of the pipeline does differently under each :class:`Method`.
+
+    A plain mapping from method to that part's switches; looking up anything that is not a
+    method raises ``ValueError`` naming the choices, so the table is also where a mistyped
+    method is caught.
+    """
+
+    def __missing__(self, key: object) -> _Rules:
+        choices = ", ".join(m.value for m in Method)
+        raise ValueError(f"unknown method {key!r}; expected one of: {choices}")
 
 
 COMPONENT_NAMES: tuple[str, ...] = ("disk", "bulge", "bar")

@@ -20,10 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
-from gzbcat.rendering.objective import FitObjective, ParameterSpace, prior_widths
+from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
+from gzbcat.model import GalaxyModel, LogSpiralFit, Method, SersicComponent, SpiralArm
 from gzbcat.rendering.render import render_model
-from gzbcat.rendering.sersic import Method
 
 SHAPE = (135, 135)
 
@@ -107,7 +106,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--method", choices=["corrected", "reference", "both"], default="both")
     args = parser.parse_args()
-    methods: list[Method] = ["corrected", "reference"] if args.method == "both" else [args.method]
+    methods = list(Method) if args.method == "both" else [Method(args.method)]
     if hasattr(os, "getloadavg"):  # timings on a shared machine mean little without it
         load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
         print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")

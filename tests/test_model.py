@@ -8,7 +8,7 @@ import math
 import pytest
 
 from gzbcat.aggregation.jaccard import shape_bounds
-from gzbcat.model import ARM_BOUNDS, COMPONENT_BOUNDS, Method, wrap_roll
+from gzbcat.model import ARM_BOUNDS, COMPONENT_BOUNDS, Method, MethodTable, wrap_roll
 
 
 def test_method_is_a_string_with_two_values() -> None:
@@ -41,3 +41,24 @@ def test_the_aggregate_shape_bounds_are_the_sanitising_bounds() -> None:
     assert shape_bounds("bar") == (0.0, 0.05, 0.5)
     assert COMPONENT_BOUNDS["bar"]["c"] == (1.0, 6.0)
     assert ARM_BOUNDS["spread"] == (0.5, 15.0)
+
+
+def test_each_part_has_one_table_of_switches_covering_every_method() -> None:
+    from gzbcat.aggregation import AGGREGATION_RULES
+    from gzbcat.fitting import FITTING_RULES
+    from gzbcat.rendering import RENDERING_RULES
+    from gzbcat.zooniverse.annotations import PARSING_RULES
+
+    for table in (PARSING_RULES, AGGREGATION_RULES, RENDERING_RULES, FITTING_RULES):
+        assert set(table) == set(Method)
+        assert table["reference"] is table[Method.REFERENCE]  # text looks up like the method
+        with pytest.raises(ValueError, match="unknown method 'published'"):
+            table["published"]
+        corrected, reference = table[Method.CORRECTED], table[Method.REFERENCE]
+        assert corrected != reference
+
+
+def test_method_table_names_the_choices() -> None:
+    table = MethodTable({Method.CORRECTED: 1, Method.REFERENCE: 2})
+    with pytest.raises(ValueError, match="expected one of: corrected, reference"):
+        table[None]  # type: ignore[index]

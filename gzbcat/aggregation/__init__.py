@@ -3,6 +3,13 @@ spiral-arm clustering and log-spiral fits (spec §6). Pure: numpy, scipy, scikit
 shapely only; no database, no I/O."""
 
 from .aggregate import AggregationResult, aggregate
-from .params import AggregationMethod, AggregationParams
+from .params import AGGREGATION_RULES, AggregationMethod, AggregationParams, AggregationRules
 
-__all__ = ["AggregationMethod", "AggregationParams", "AggregationResult", "aggregate"]
+__all__ = [
+    "AGGREGATION_RULES",
+    "AggregationMethod",
+    "AggregationParams",
+    "AggregationResult",
+    "AggregationRules",
+    "aggregate",
+]

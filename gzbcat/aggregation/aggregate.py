@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gzbcat.memory import keep_freed_memory
-from gzbcat.model import COMPONENT_NAMES, GalaxyModel
+from gzbcat.model import COMPONENT_NAMES, GalaxyModel, Method
 
 from .jaccard import aggregate_component
-from .params import AggregationMethod, AggregationParams
+from .params import AggregationParams
 from .spirals import aggregate_arms
 
 __all__ = ["AggregationResult", "aggregate"]
@@ -42,7 +42,7 @@ def aggregate(
     image_shape: tuple[int, int],
     *,
     params: AggregationParams | None = None,
-    method: AggregationMethod = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> AggregationResult:
     """Aggregate parsed and sanitised volunteer models of one subject (spec §5, §6).
 
@@ -56,15 +56,14 @@ def aggregate(
         Aggregation parameters; the defaults are the spec's values.
     method
         ``corrected`` (default: the bugs of spec §12.1 fixed) or ``reference`` (the published
-        behaviour, for one-to-one comparison; spec §13).
+        behaviour, for one-to-one comparison; spec §13); see :data:`AGGREGATION_RULES`.
 
     Returns
     -------
     The aggregate model and, per part, the volunteer models it was built from. Arms are
     aggregated only when a disk was: they are deprojected with it (spec §6).
     """
-    if method not in ("corrected", "reference"):
-        raise ValueError(f"unknown aggregation method {method!r}")
+    method = Method(method)
     keep_freed_memory()  # its page faults would otherwise cost ~10 % of the time
     params = params or AggregationParams()
     parts = {}

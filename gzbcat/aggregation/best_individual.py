@@ -12,17 +12,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.model import GalaxyModel, Method, SubjectImage
 from gzbcat.rendering import render_model
 
 __all__ = ["best_individual", "chi_squared"]
 
 
-def chi_squared(model: GalaxyModel, image: SubjectImage, *, method: str = "corrected") -> float:
+def chi_squared(
+    model: GalaxyModel, image: SubjectImage, *, method: Method = Method.CORRECTED
+) -> float:
     """Σ ((data − PSF ⊗ model) / σ)² over unmasked pixels; +inf if the render is not finite."""
     if image.sigma is None:
         raise ValueError("a σ image is needed to score a model")
-    rendered = render_model(model, image.image.shape, image.psf, method=method)  # type: ignore[arg-type]
+    rendered = render_model(model, image.image.shape, image.psf, method=method)
     good = ~np.asarray(image.mask, dtype=bool)
     residual = (image.image[good] - rendered[good]) / image.sigma[good]
     value = float(np.dot(residual, residual))
@@ -30,7 +32,7 @@ def chi_squared(model: GalaxyModel, image: SubjectImage, *, method: str = "corre
 
 
 def best_individual(
-    models: Sequence[GalaxyModel], image: SubjectImage, *, method: str = "corrected"
+    models: Sequence[GalaxyModel], image: SubjectImage, *, method: Method = Method.CORRECTED
 ) -> tuple[int, list[float]]:
     """The index of the model with the lowest χ², and every model's χ² (input order).
 

@@ -30,10 +30,10 @@ import shapely
 from scipy.optimize import minimize
 
 from gzbcat.geometry import shape_area, shape_polygons
-from gzbcat.model import COMPONENT_BOUNDS, SersicComponent, wrap_roll
+from gzbcat.model import COMPONENT_BOUNDS, Method, SersicComponent, wrap_roll
 
 from .clustering import dbscan_labels
-from .params import AggregationMethod, AggregationParams
+from .params import AGGREGATION_RULES, AggregationParams
 
 __all__ = [
     "COMPONENT_SHAPES",
@@ -252,7 +252,7 @@ def optimal_shape(
     kind: str,
     bounds: tuple[float, float, float],
     *,
-    method: AggregationMethod = "corrected",
+    method: Method = Method.CORRECTED,
     cells_per_shape: int = 1500,
 ) -> np.ndarray:
     """Return the shape ``(mux, muy, re, q, roll)`` minimising the summed Jaccard distance.
@@ -278,7 +278,7 @@ def optimal_shape(
     members = np.asarray(members, dtype=np.float64).reshape(-1, 5)
     re_min, q_min, q_max = bounds
     x0 = members.mean(axis=0)
-    if method == "reference":
+    if AGGREGATION_RULES[method].exact_shapes:
         polygons = shape_polygons(members, kind)
 
         def exact_objective(p: np.ndarray) -> float:
@@ -520,7 +520,7 @@ def aggregate_component(
     name: str,
     *,
     params: AggregationParams | None = None,
-    method: AggregationMethod = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> tuple[SersicComponent | None, list[int]]:
     """Cluster one component type across volunteers and build the aggregate (spec §5.3–5.5).
 
@@ -554,7 +554,7 @@ def aggregate_component(
     distances = jaccard_distance_matrix(
         shapes,
         kind,
-        exact=method == "reference",
+        exact=AGGREGATION_RULES[method].exact_shapes,
         # Clustering only needs to place distances either side of eps (0.3–0.48): a third of
         # the optimiser's resolution is ample.
         cells_per_shape=max(100, params.jaccard_cells_per_shape // 3),

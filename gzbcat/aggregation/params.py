@@ -3,12 +3,61 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-__all__ = ["AggregationMethod", "AggregationParams"]
+from gzbcat.model import Method, MethodTable
 
-AggregationMethod = Literal["corrected", "reference"]
-"""``corrected`` fixes the bugs of spec §12.1; ``reference`` reproduces the published method."""
+__all__ = ["AGGREGATION_RULES", "AggregationMethod", "AggregationParams", "AggregationRules"]
+
+AggregationMethod = Method
+"""The science method (:class:`gzbcat.model.Method`), under the name this package used first."""
+
+
+@dataclass(frozen=True)
+class AggregationRules:
+    """What the aggregation does differently under each method (spec §12.1, §13).
+
+    Attributes
+    ----------
+    exact_shapes
+        Jaccard distances from exact 64-gon polygons (shapely), and the aggregate shape by
+        L-BFGS-B with finite differences from the members' arithmetic mean, as published.
+        Otherwise one shared raster grid for all distances, and Nelder–Mead on an anti-aliased
+        raster objective from the circular-mean roll (spec §12.1 bug 8, §12.4).
+    equalised_fit_lines
+        Every log-spiral fit uses the cluster's poly-lines resampled to one length; otherwise
+        the first fit uses the raw drawings and a merge refits the members' lines as they are
+        (bug 6).
+    isotropic_scale
+        The poly-line metric divides x by W and y by H, and deprojection uses the one length
+        ``sqrt(W·H)``; otherwise coordinates are divided element-wise by ``(H, W)`` (bug 18).
+        The two agree on square images.
+    transitive_merge
+        Near-duplicate arms merge as connected components; otherwise by the published greedy
+        pair grouping, where an arm may join two groups (bug 7).
+    """
+
+    exact_shapes: bool
+    equalised_fit_lines: bool
+    isotropic_scale: bool
+    transitive_merge: bool
+
+
+AGGREGATION_RULES: MethodTable[AggregationRules] = MethodTable(
+    {
+        Method.CORRECTED: AggregationRules(
+            exact_shapes=False,
+            equalised_fit_lines=True,
+            isotropic_scale=True,
+            transitive_merge=True,
+        ),
+        Method.REFERENCE: AggregationRules(
+            exact_shapes=True,
+            equalised_fit_lines=False,
+            isotropic_scale=False,
+            transitive_merge=False,
+        ),
+    }
+)
 
 
 @dataclass(frozen=True)

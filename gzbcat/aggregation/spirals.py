@@ -41,10 +41,10 @@ from sklearn.linear_model import BayesianRidge
 from sklearn.neighbors import LocalOutlierFactor
 
 from gzbcat.geometry import deproject, reproject
-from gzbcat.model import LogSpiralFit, SersicComponent, SpiralArm
+from gzbcat.model import LogSpiralFit, Method, SersicComponent, SpiralArm
 
 from .clustering import dbscan_labels
-from .params import AggregationMethod, AggregationParams
+from .params import AGGREGATION_RULES, AggregationParams
 
 __all__ = [
     "ArmFit",
@@ -649,11 +649,11 @@ class ArmFit:
 
 
 def _scales(
-    image_shape: tuple[int, int], method: AggregationMethod
+    image_shape: tuple[int, int], method: Method
 ) -> tuple[np.ndarray, np.ndarray | float, float]:
     """(metric scale per axis, deprojection scale, scale of ``a``) for the method (§12.1 #18)."""
     height, width = float(image_shape[0]), float(image_shape[1])
-    if method == "reference":
+    if not AGGREGATION_RULES[method].isotropic_scale:
         shape = np.array([height, width])
         return shape, shape, height
     length = math.sqrt(height * width)
@@ -667,7 +667,7 @@ def fit_arm(
     image_shape: tuple[int, int],
     *,
     params: AggregationParams | None = None,
-    method: AggregationMethod = "corrected",
+    method: Method = Method.CORRECTED,
     fit_lines: Sequence[np.ndarray] | None = None,
 ) -> ArmFit:
     """Fit one cluster of drawn poly-lines with a log spiral in the disk plane (§6.6).
@@ -697,7 +697,7 @@ def fit_arm(
     lines = [np.asarray(line, dtype=np.float64).reshape(-1, 2) for line in lines]
     equalised = equalise_polylines(lines)
     if fit_lines is None:
-        fit_lines = equalised if method == "corrected" else lines
+        fit_lines = equalised if AGGREGATION_RULES[method].equalised_fit_lines else lines
     coords = np.concatenate(fit_lines)
     groups = np.concatenate([np.full(len(line), g) for g, line in enumerate(fit_lines)])
     inliers = grouped_lof_inliers(coords, groups, params.lof_n_neighbors)
@@ -706,8 +706,8 @@ def fit_arm(
 
     _, fit_scale, a_scale = _scales(image_shape, method)
     centre = np.array([disk.mux, disk.muy])
-    # The reference divides bar_length by image_size[0]; with isotropic scaling it is one length.
-    bar_length = params.bar_length_px / (a_scale if method == "reference" else float(fit_scale))
+    # The reference divides bar_length by image_size[0]; with isotropic scaling, by the one length.
+    bar_length = params.bar_length_px / a_scale
     face_on = deproject(coords, centre, disk.roll, disk.q, fit_scale)
     r_all = np.hypot(face_on[:, 0], face_on[:, 1])
     t_all = unwrap_grouped(np.arctan2(face_on[:, 1], face_on[:, 0]), r_all, groups)
@@ -762,7 +762,7 @@ def fit_arm(
 # Merging (§6.7) and the whole pipeline
 
 
-def merge_groups(close: np.ndarray, method: AggregationMethod = "corrected") -> list[list[int]]:
+def merge_groups(close: np.ndarray, method: Method = Method.CORRECTED) -> list[list[int]]:
     """Group arms from a boolean "should merge" matrix (§6.7).
 
     ``corrected``: connected components (union–find), so merges are transitive and each arm
@@ -773,7 +773,7 @@ def merge_groups(close: np.ndarray, method: AggregationMethod = "corrected") -> 
     """
     n = len(close)
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if close[i, j]]
-    if method == "reference":
+    if not AGGREGATION_RULES[method].transitive_merge:
         groups: list[set[int]] = []
         for pair in pairs:
             touching = [grp for grp in groups if grp & set(pair)]
@@ -806,7 +806,7 @@ def aggregate_arms(
     image_shape: tuple[int, int],
     *,
     params: AggregationParams | None = None,
-    method: AggregationMethod = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> list[tuple[SpiralArm, list[int]]]:
     """Aggregate volunteers' drawn arms into fitted log-spiral arms (spec §6).
 
@@ -886,7 +886,7 @@ def _merge(
     disk: SersicComponent,
     image_shape: tuple[int, int],
     params: AggregationParams,
-    method: AggregationMethod,
+    method: Method,
 ) -> list[ArmFit]:
     """Merge fitted arms whose curves nearly coincide, refitting each merged group (§6.7)."""
     if len(fits) < 2:
@@ -915,7 +915,7 @@ def _merge(
                 method=method,
                 # The reference fits the members' lines as they are (each equalised to its own
                 # cluster's length); corrected re-equalises them all to one length.
-                fit_lines=member_lines if method == "reference" else None,
+                fit_lines=None if AGGREGATION_RULES[method].equalised_fit_lines else member_lines,
             )
         )
     return merged

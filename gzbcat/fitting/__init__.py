@@ -1,7 +1,7 @@
 """Fit a model to its image: objective, parameterisation, L-BFGS-B driver (spec §8).
 
-Modules: ``objective`` (the spec §8.1 vector, §8.2 objective and §8.3 priors, re-exported from
-:mod:`gzbcat.rendering.objective`, plus the scaled, partial view the optimiser moves in),
+Modules: ``parameters`` (the spec §8.1 vector and its §8.4 bounds), ``objective`` (the §8.2
+likelihood with the §8.3 priors, and the scaled, partial view the optimiser moves in),
 ``cleanup`` (spec §8.7) and ``tune`` (the two-stage, multi-start driver and the derived
 outputs of spec §8.8). Pure numpy/scipy: no database, no I/O.
 """
@@ -9,17 +9,19 @@ outputs of spec §8.8). Pure numpy/scipy: no database, no I/O.
 from gzbcat.fitting.cleanup import clean_up, fold_axis_ratio, reframe_arm, wrap_roll
 from gzbcat.fitting.objective import (
     FitObjective,
-    ParameterSpace,
     ScaledProblem,
     brightness_entries,
     natural_scales,
     prior_widths,
 )
+from gzbcat.fitting.parameters import FITTING_RULES, FittingRules, ParameterSpace
 from gzbcat.fitting.tune import FitError, TuneParams, TuneResult, pogson_magnitude, tune
 
 __all__ = [
+    "FITTING_RULES",
     "FitError",
     "FitObjective",
+    "FittingRules",
     "ParameterSpace",
     "ScaledProblem",
     "TuneParams",

@@ -1,10 +1,9 @@
-"""The fit's objective as the optimiser sees it: a scaled, possibly partial view of the vector.
+"""The fit's objective: the negative log-likelihood with its priors (spec §8.2, §8.3), and the
+scaled, possibly partial view of it that L-BFGS-B optimises.
 
-The negative log-likelihood itself (spec §8.2), the parameter vector (spec §8.1), its bounds
-(spec §8.4) and the prior widths (spec §8.3) live in :mod:`gzbcat.rendering.objective` and are
-re-exported here, so that ``gzbcat.fitting`` is the one place a fit is assembled from.
-
-What this module adds is the view L-BFGS-B optimises, :class:`ScaledProblem`::
+:class:`FitObjective` scores a vector of :class:`~gzbcat.fitting.parameters.ParameterSpace`
+against the image, with its analytic gradient. :class:`ScaledProblem` is the view the
+optimiser moves in::
 
     x = x_ref + s ⊙ z        (z: what the optimiser moves; x: the spec §8.1 vector)
 
@@ -37,13 +36,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gzbcat.rendering.objective import FitObjective, ParameterSpace, prior_widths
+from gzbcat.fitting.parameters import ParameterSpace
+from gzbcat.model import GalaxyModel, SersicComponent
+from gzbcat.rendering._perf import dot
+from gzbcat.rendering.psf import PSFOperator
 
 __all__ = [
+    "ARM_PRIOR_WIDTHS",
     "BRIGHTNESS_KEYS",
     "FitObjective",
     "NonFiniteObjectiveError",
-    "ParameterSpace",
     "ScaledProblem",
     "brightness_entries",
     "curvature_scales",
@@ -51,12 +53,167 @@ __all__ = [
     "prior_widths",
 ]
 
+ARM_PRIOR_WIDTHS: dict[str, float] = {
+    "a": 0.01,
+    "phi_deg": 1.0,
+    "t_min": math.radians(0.5),
+    "t_max": math.radians(0.5),
+}
+"""Reference prior widths on arm geometry (spec §8.3): A 0.01 px, φ 1°, θ range 0.5°."""
+
+
 BRIGHTNESS_KEYS: tuple[str, ...] = ("disk.L", "bulge.frac", "bar.frac")
 """Luminosity entries of the brightness stage (spec §8.5 step 1), besides ``armK.intensity``."""
 
 
 class NonFiniteObjectiveError(ArithmeticError):
     """The objective or its gradient was NaN or infinite at some vector."""
+
+
+def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.ndarray:
+    """Prior σ per vector entry from a model's component errors (spec §8.3).
+
+    Parameters
+    ----------
+    space
+        The parameter space.
+    model
+        The model whose ``errors`` give the widths (normally the aggregate); default: the
+        space's template.
+
+    Returns
+    -------
+    numpy.ndarray
+        σ per entry; ``inf`` means no prior. Missing errors count as unknown (``inf``).
+    """
+    model = space.template if model is None else model
+
+    def err(comp: SersicComponent | None, key: str) -> float:
+        if comp is None:
+            return math.inf
+        value = comp.errors.get(key)
+        return math.inf if value is None or math.isnan(value) else float(value)
+
+    disk = model.disk
+    widths: dict[str, float] = {}
+    for key in ("mux", "muy", "roll", "re"):
+        widths[f"disk.{key}"] = err(disk, key)
+    widths["disk.q"] = max(0.001, err(disk, "q"))
+    for name in ("bulge", "bar"):
+        comp = getattr(model, name)
+        if comp is None or disk is None:
+            continue
+        widths[f"{name}.roll"] = err(comp, "roll")
+        widths[f"{name}.q"] = max(0.001, err(comp, "q"))
+        rel = math.hypot(err(comp, "re") / comp.re, err(disk, "re") / disk.re)
+        widths[f"{name}.scale"] = comp.re / disk.re * rel
+    for key in ("mux", "muy"):
+        terms = [err(disk, key), err(model.bulge, key)]
+        finite = [t for t in terms if math.isfinite(t)]
+        widths[f"centre.{key}"] = math.sqrt(sum(t * t for t in finite)) if finite else math.inf
+    out = np.full(len(space), math.inf)
+    for i, name in enumerate(space.names):
+        part, key = name.split(".", 1)
+        if part.startswith("arm"):
+            out[i] = ARM_PRIOR_WIDTHS.get(key, math.inf)
+        else:
+            out[i] = widths.get(name, math.inf)
+    return out
+
+
+class FitObjective:
+    """Negative log-likelihood of the fit (spec §8.2), with its gradient.
+
+    ``NLL = (N/2)·ln 2π + ½·Σ r²`` over the pixel residuals ``r = (PSF ⊗ model − data)/σ``
+    of unmasked pixels and the prior residuals ``(x − x_prior)/σ_prior`` of every entry with a
+    finite width (N counts both). Call it as ``fun(x) -> (value, gradient)``, which is what
+    ``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=space.bounds())``
+    expects.
+
+    Parameters
+    ----------
+    space
+        The parameter space.
+    image
+        (H, W) data, fit-target units.
+    sigma
+        (H, W) 1σ per pixel, same units.
+    psf
+        (k, k) PSF with odd sides.
+    mask
+        (H, W) bool, True = excluded; None: every pixel counts.
+    prior_sigma
+        Width per vector entry (``inf``: no prior); None: no priors.
+    prior_mean
+        Centre per entry; None: ``space.x0``.
+    """
+
+    def __init__(
+        self,
+        space: ParameterSpace,
+        image: np.ndarray,
+        sigma: np.ndarray,
+        psf: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        prior_sigma: np.ndarray | None = None,
+        prior_mean: np.ndarray | None = None,
+    ) -> None:
+        self.space = space
+        shape = space.shape
+        image = np.asarray(image, dtype=np.float64)
+        if image.shape != shape:
+            raise ValueError(f"image shape {image.shape} differs from the space's {shape}")
+        use = np.ones(shape, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
+        sigma = np.asarray(sigma, dtype=np.float64)
+        if np.any(use & ~(sigma > 0)):
+            raise ValueError("sigma must be positive on every unmasked pixel")
+        self.data = image
+        self.inv_sigma = np.where(use, 1.0 / np.where(use, sigma, 1.0), 0.0)
+        self.psf = PSFOperator(psf, shape, method=space.method)
+        n_pix = int(use.sum())
+        widths = (
+            np.full(len(space), math.inf)
+            if prior_sigma is None
+            else np.asarray(prior_sigma, dtype=np.float64)
+        )
+        if widths.shape != (len(space),):
+            raise ValueError("prior_sigma needs one width per vector entry")
+        self.prior_mean = (
+            space.x0.copy() if prior_mean is None else np.asarray(prior_mean, dtype=np.float64)
+        )
+        self._has_prior = np.isfinite(widths)
+        self._inv_width = np.where(self._has_prior, 1.0 / widths, 0.0)
+        self.n_terms = n_pix + int(self._has_prior.sum())
+        self.constant = 0.5 * self.n_terms * math.log(2.0 * math.pi)
+
+    def model_image(self, x: np.ndarray) -> np.ndarray:
+        """PSF-convolved model of a vector."""
+        return self.psf(self.space.forward(x).total)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """(H, W) normalised pixel residuals; 0 on masked pixels."""
+        return (self.model_image(x) - self.data) * self.inv_sigma
+
+    def value(self, x: np.ndarray) -> float:
+        """NLL of a vector."""
+        r = self.residuals(x)
+        p = (np.asarray(x) - self.prior_mean) * self._inv_width
+        return float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """NLL of a vector and its gradient (analytic)."""
+        x = np.asarray(x, dtype=np.float64)
+        fwd = self.space.forward(x, with_gradient=True)
+        r = (self.psf(fwd.total) - self.data) * self.inv_sigma
+        p = (x - self.prior_mean) * self._inv_width
+        value = float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
+        assert fwd.backward is not None
+        grad = fwd.backward(self.psf.adjoint(r * self.inv_sigma))
+        grad += p * self._inv_width
+        return value, grad
+
+    __call__ = value_and_grad
 
 
 def brightness_entries(space: ParameterSpace) -> np.ndarray:

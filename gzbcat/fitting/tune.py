@@ -6,8 +6,9 @@ no database, no I/O. The steps:
 
 1. **Objective** (spec §8.2): Gaussian likelihood of the unmasked pixels plus Gaussian priors
    centred on the starting model with the widths of spec §8.3, over the vector of spec §8.1
-   with the bounds of spec §8.4 (:mod:`gzbcat.rendering.objective`). Best-individual models
-   are tuned without priors (``use_priors=False``, spec §8.9).
+   with the bounds of spec §8.4 (:mod:`gzbcat.fitting.parameters`,
+   :mod:`gzbcat.fitting.objective`). Best-individual models are tuned without priors
+   (``use_priors=False``, spec §8.9).
 2. **Schedule** (spec §8.5): L-BFGS-B on the luminosity keys, then on every key; one
    value-and-gradient call per evaluation. ``starts = K`` repeats the schedule from K − 1
    seeded, jittered starts and keeps the lowest loss (the paper reports local minima).
@@ -38,15 +39,14 @@ from gzbcat.fitting.cleanup import clean_up
 from gzbcat.fitting.objective import (
     FitObjective,
     NonFiniteObjectiveError,
-    ParameterSpace,
     ScaledProblem,
     brightness_entries,
     curvature_scales,
     natural_scales,
     prior_widths,
 )
-from gzbcat.model import COMPONENT_PARAMETERS, GalaxyModel
-from gzbcat.rendering.sersic import Method
+from gzbcat.fitting.parameters import FITTING_RULES, ParameterSpace
+from gzbcat.model import COMPONENT_PARAMETERS, GalaxyModel, Method
 
 __all__ = [
     "POGSON_ZERO_POINT",
@@ -118,7 +118,7 @@ class TuneParams:
         ``corrected``, False for ``reference``.
     """
 
-    method: Method = "corrected"
+    method: Method = Method.CORRECTED
     max_iterations: int = 1000
     brightness_max_iterations: int = 15000
     starts: int = 1
@@ -133,8 +133,7 @@ class TuneParams:
     scaled: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in ("corrected", "reference"):
-            raise ValueError(f"method must be 'corrected' or 'reference', not {self.method!r}")
+        object.__setattr__(self, "method", Method(self.method))
         if self.starts < 1:
             raise ValueError(f"starts must be at least 1, got {self.starts}")
         if self.max_iterations < 1 or self.brightness_max_iterations < 1:
@@ -143,7 +142,9 @@ class TuneParams:
     @property
     def uses_scaling(self) -> bool:
         """Whether the optimiser moves in scaled coordinates."""
-        return self.method == "corrected" if self.scaled is None else self.scaled
+        if self.scaled is None:
+            return FITTING_RULES[self.method].scaled_coordinates
+        return self.scaled
 
 
 @dataclass
@@ -218,7 +219,7 @@ class TuneResult:
     vector: np.ndarray
     vector_errors_lower_bound: dict[str, float] = field(default_factory=dict)
     start_losses: tuple[float, ...] = ()
-    method: Method = "corrected"
+    method: Method = Method.CORRECTED
 
 
 def pogson_magnitude(flux_nanomaggies: float) -> float:
@@ -540,7 +541,7 @@ def tune(
     chi2 = float(np.vdot(residuals, residuals))
     n_pixels = int((~excluded).sum())
     n_parameters = len(space)
-    dof = n_pixels - n_parameters if method == "corrected" else n_pixels
+    dof = n_pixels - n_parameters if FITTING_RULES[method].dof_subtracts_parameters else n_pixels
     light = _light(space, x)
     total = light["disk"] + light["arms"] + light["bulge"] + light["bar"]
     flux = total * float(multiplier)

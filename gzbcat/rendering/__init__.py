@@ -2,13 +2,16 @@
 
 Modules: ``sersic`` (b_n, luminosity ↔ intensity, pixel-integrated profiles), ``spiral``
 (log-spiral placement, exact poly-line distances, the arm ridge), ``psf`` (convolution and its
-adjoint), ``render`` (whole models) and ``objective`` (the fit's parameter vector and its
-negative log-likelihood with an analytic gradient). Pure numpy/scipy: no database, no I/O.
+adjoint), ``render`` (whole models) and ``rules`` (what differs between the methods). The fit
+that renders through them lives in :mod:`gzbcat.fitting`. Pure numpy/scipy: no database, no
+I/O.
 """
 
-from gzbcat.rendering.objective import FitObjective, ParameterSpace, prior_widths
+from typing import Any
+
 from gzbcat.rendering.psf import PSFOperator, convolve_psf
 from gzbcat.rendering.render import render_components, render_model
+from gzbcat.rendering.rules import RENDERING_RULES, RenderingRules
 from gzbcat.rendering.sersic import (
     boxiness_area_factor,
     intensity_from_luminosity,
@@ -18,16 +21,26 @@ from gzbcat.rendering.sersic import (
 )
 
 __all__ = [
-    "FitObjective",
+    "RENDERING_RULES",
     "PSFOperator",
-    "ParameterSpace",
+    "RenderingRules",
     "boxiness_area_factor",
     "convolve_psf",
     "intensity_from_luminosity",
     "luminosity",
-    "prior_widths",
     "render_components",
     "render_model",
     "render_sersic",
     "sersic_b",
 ]
+
+_MOVED_TO_FITTING = ("FitObjective", "ParameterSpace", "prior_widths")
+
+
+def __getattr__(name: str) -> Any:
+    """The fit's objective moved to :mod:`gzbcat.fitting`; the old names still resolve."""
+    if name in _MOVED_TO_FITTING:
+        import gzbcat.fitting
+
+        return getattr(gzbcat.fitting, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,8 @@ import functools
 import numpy as np
 from scipy import fft
 
-from gzbcat.rendering.sersic import Method
+from gzbcat.model import Method
+from gzbcat.rendering.rules import RENDERING_RULES
 
 __all__ = ["PSFOperator", "check_psf", "convolve_psf", "psf_operator"]
 
@@ -59,10 +60,10 @@ class PSFOperator:
     """
 
     def __init__(
-        self, psf: np.ndarray, shape: tuple[int, int], *, method: Method = "corrected"
+        self, psf: np.ndarray, shape: tuple[int, int], *, method: Method = Method.CORRECTED
     ) -> None:
         kernel = check_psf(psf)
-        if method == "reference":
+        if RENDERING_RULES[method].psf_correlates:
             kernel = kernel[::-1, ::-1]
         self.kernel = kernel
         self.shape = (int(shape[0]), int(shape[1]))
@@ -109,7 +110,7 @@ def _cached_operator(
 
 
 def psf_operator(
-    psf: np.ndarray, shape: tuple[int, int], *, method: Method = "corrected"
+    psf: np.ndarray, shape: tuple[int, int], *, method: Method = Method.CORRECTED
 ) -> PSFOperator:
     """Return a :class:`PSFOperator`, reusing one built earlier for the same PSF values.
 
@@ -127,7 +128,9 @@ def psf_operator(
     )
 
 
-def convolve_psf(image: np.ndarray, psf: np.ndarray, *, method: Method = "corrected") -> np.ndarray:
+def convolve_psf(
+    image: np.ndarray, psf: np.ndarray, *, method: Method = Method.CORRECTED
+) -> np.ndarray:
     """Convolve an image with a PSF: same size, zero padding, odd kernel (see :class:`PSFOperator`).
 
     Parameters

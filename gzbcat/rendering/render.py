@@ -4,26 +4,17 @@ This is the renderer for models in their own parameters (I, re, …): volunteer 
 aggregates and tuned models; the reference's ``calculate_model``. The fit renders through
 :mod:`gzbcat.rendering.objective`, which reuses the same pieces.
 
-Differences between the methods:
-
-=========================  ==============================  ====================================
-                           ``corrected`` (default)         ``reference``
-=========================  ==============================  ====================================
-pixel integration          adaptive (see ``sersic``)       uniform ×5 lattice
-b_n for n < 0.36           exact root                      Ciotti–Bertin series
-arm brightness profile     disk profile with re/falloff,   disk profile with re/falloff on the
-                           sampled like the disk           pixel grid (the reference helper)
-PSF                        convolution                     cross-correlation
-=========================  ==============================  ====================================
+What differs between the methods is listed in :mod:`gzbcat.rendering.rules`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm
+from gzbcat.model import GalaxyModel, Method, SersicComponent, SpiralArm
 from gzbcat.rendering.psf import psf_operator
-from gzbcat.rendering.sersic import Method, Oversample, render_sersic
+from gzbcat.rendering.rules import RENDERING_RULES, Oversample
+from gzbcat.rendering.sersic import render_sersic
 from gzbcat.rendering.spiral import arm_image_vjp, arm_ridges, log_spiral_points
 
 __all__ = ["arm_polyline", "default_oversample", "render_components", "render_model"]
@@ -31,7 +22,7 @@ __all__ = ["arm_polyline", "default_oversample", "render_components", "render_mo
 
 def default_oversample(method: Method) -> Oversample:
     """The pixel integration each method uses unless told otherwise (spec §7.1)."""
-    return "adaptive" if method == "corrected" else 5
+    return RENDERING_RULES[method].default_oversample
 
 
 def arm_polyline(
@@ -39,7 +30,7 @@ def arm_polyline(
     disk: SersicComponent | None,
     *,
     base_roll: float | None = None,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> np.ndarray:
     """Return the poly-line an arm is drawn along, image pixels.
 
@@ -66,7 +57,7 @@ def render_components(
     model: GalaxyModel,
     shape: tuple[int, int],
     *,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
     oversample: Oversample | None = None,
     base_roll: float | None = None,
 ) -> dict[str, np.ndarray]:
@@ -79,7 +70,7 @@ def render_components(
     shape
         (H, W) of the images.
     method
-        ``corrected`` or ``reference`` (see the module table).
+        ``corrected`` or ``reference`` (see :mod:`gzbcat.rendering.rules`).
     oversample
         Sérsic pixel integration; None picks :func:`default_oversample`.
     base_roll
@@ -115,14 +106,14 @@ def render_components(
             continue
         falloff = max(float(arm.falloff), 1e-5)
         if falloff not in profiles:
-            if method == "corrected" and falloff == 1.0:
+            profile_sampling = RENDERING_RULES[method].arm_profile_oversample
+            if profile_sampling is None and falloff == 1.0:
                 profiles[falloff] = images["disk"]
             else:
-                profile_disk = disk.with_parameters(re=disk.re / falloff)
                 profiles[falloff] = render_sersic(
-                    profile_disk,
+                    disk.with_parameters(re=disk.re / falloff),
                     shape,
-                    oversample=sampling if method == "corrected" else 1,
+                    oversample=sampling if profile_sampling is None else profile_sampling,
                     method=method,
                 )
         images[key], _, _ = arm_image_vjp(
@@ -136,7 +127,7 @@ def render_model(
     shape: tuple[int, int],
     psf: np.ndarray | None = None,
     *,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
     oversample: Oversample | None = None,
     base_roll: float | None = None,
 ) -> np.ndarray:

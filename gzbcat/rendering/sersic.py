@@ -37,14 +37,14 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import special
 
 from gzbcat.memory import keep_freed_memory
-from gzbcat.model import SersicComponent
+from gzbcat.model import Method, SersicComponent
 from gzbcat.rendering._perf import dot as _dot
+from gzbcat.rendering.rules import EXACT_B_BELOW_N, RENDERING_RULES, Oversample
 
 __all__ = [
     "EXACT_B_BELOW_N",
@@ -65,18 +65,8 @@ __all__ = [
     "sersic_b_derivative",
 ]
 
-Method = Literal["corrected", "reference"]
-"""``corrected``: the published method with its known bugs fixed; ``reference``: with its quirks."""
-
-Oversample = int | Literal["adaptive"]
-"""Sub-pixel lattice: an odd or even integer factor per axis (uniform), or ``"adaptive"``."""
-
 SERSIC_PARAMETERS: tuple[str, ...] = ("mux", "muy", "roll", "re", "q", "intensity", "n", "c")
 """Order of the gradient entries returned by the VJP functions (same as the model's fields)."""
-
-EXACT_B_BELOW_N = 0.36
-"""Below this n the Ciotti–Bertin series is poor (spec §7.2, §12.1 #22); ``corrected`` mode
-uses the exact root of Γ(2n)/2 = γ(2n, b) there."""
 
 _R2_EPS = 1e-20
 """Added to r² so that a sample exactly on the centre has finite derivatives (spec §7.2)."""
@@ -149,7 +139,7 @@ def _b_series_derivative(n: float) -> float:
     )
 
 
-def sersic_b(n: float, *, method: Method = "corrected") -> float:
+def sersic_b(n: float, *, method: Method = Method.CORRECTED) -> float:
     """Return b_n, the constant that makes ``re`` the half-light radius.
 
     Parameters
@@ -164,12 +154,12 @@ def sersic_b(n: float, *, method: Method = "corrected") -> float:
     n = float(n)
     if n <= 0:
         raise ValueError(f"Sérsic index must be positive, got {n}")
-    if method == "corrected" and n < EXACT_B_BELOW_N:
+    if n < RENDERING_RULES[method].exact_b_below_n:
         return float(special.gammaincinv(2.0 * n, 0.5))
     return _b_series(n)
 
 
-def sersic_b_derivative(n: float, *, method: Method = "corrected") -> float:
+def sersic_b_derivative(n: float, *, method: Method = Method.CORRECTED) -> float:
     """Return db_n/dn, consistent with :func:`sersic_b` for the same ``method``.
 
     Notes
@@ -178,7 +168,7 @@ def sersic_b_derivative(n: float, *, method: Method = "corrected") -> float:
     ∂P/∂b = b^(a−1)·e^(−b)/Γ(a); ∂P/∂a is a central difference (step 1e-6 in a).
     """
     n = float(n)
-    if method == "corrected" and n < EXACT_B_BELOW_N:
+    if n < RENDERING_RULES[method].exact_b_below_n:
         a = 2.0 * n
         b = float(special.gammaincinv(a, 0.5))
         step = 1e-6
@@ -199,7 +189,7 @@ def boxiness_area_factor(c: float) -> float:
 
 
 def luminosity_factor(
-    re: float, q: float, n: float, c: float = 2.0, *, method: Method = "corrected"
+    re: float, q: float, n: float, c: float = 2.0, *, method: Method = Method.CORRECTED
 ) -> float:
     """Return L/I: ``2π·re²·n·e^b/b^(2n)·Γ(2n)·q/R(c)`` (spec §7.2), untruncated."""
     b = sersic_b(n, method=method)
@@ -216,7 +206,7 @@ def luminosity_factor(
 
 
 def luminosity_factor_log_gradient(
-    re: float, q: float, n: float, c: float = 2.0, *, method: Method = "corrected"
+    re: float, q: float, n: float, c: float = 2.0, *, method: Method = Method.CORRECTED
 ) -> tuple[float, float, float, float]:
     """Return ∂ln(L/I)/∂(re, q, n, c), for the chain rule of luminosity parameters."""
     b = sersic_b(n, method=method)
@@ -229,14 +219,26 @@ def luminosity_factor_log_gradient(
 
 
 def luminosity(
-    intensity: float, re: float, q: float, n: float, c: float = 2.0, *, method: Method = "corrected"
+    intensity: float,
+    re: float,
+    q: float,
+    n: float,
+    c: float = 2.0,
+    *,
+    method: Method = Method.CORRECTED,
 ) -> float:
     """Return the total (untruncated) luminosity of a component with surface brightness I at re."""
     return intensity * luminosity_factor(re, q, n, c, method=method)
 
 
 def intensity_from_luminosity(
-    total: float, re: float, q: float, n: float, c: float = 2.0, *, method: Method = "corrected"
+    total: float,
+    re: float,
+    q: float,
+    n: float,
+    c: float = 2.0,
+    *,
+    method: Method = Method.CORRECTED,
 ) -> float:
     """Return the surface brightness at re of a component of total luminosity ``total``."""
     return total / luminosity_factor(re, q, n, c, method=method)
@@ -449,7 +451,7 @@ def plan_sampling(
     shape: tuple[int, int],
     oversample: Oversample = "adaptive",
     *,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> SamplingPlan:
     """Choose where, and how finely, to sample a component's profile.
 
@@ -755,7 +757,7 @@ def render_sersic(
     shape: tuple[int, int],
     *,
     oversample: Oversample = "adaptive",
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> np.ndarray:
     """Render a boxy Sérsic component, pixel-integrated, before the PSF.
 
@@ -806,7 +808,7 @@ def render_sersic_vjp(
     shape: tuple[int, int],
     *,
     oversample: Oversample = "adaptive",
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
 ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Render a component and return its vector–Jacobian product.
 

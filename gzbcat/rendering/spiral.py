@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gzbcat.model import SersicComponent
+from gzbcat.model import Method, SersicComponent
 from gzbcat.rendering._perf import dot
-from gzbcat.rendering.sersic import Method
+from gzbcat.rendering.rules import RENDERING_RULES
 
 __all__ = [
     "ARM_GEOMETRY_PARAMETERS",
@@ -83,7 +83,7 @@ def log_spiral_points(
     disk: SersicComponent,
     *,
     base_roll: float | None = None,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
     n_points: int = N_ARM_POINTS,
     jacobian: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -127,7 +127,7 @@ def log_spiral_points(
         dpsi, sign = 0.0, 0.0
     else:
         dpsi = roll - base_roll
-        sign = -1.0 if method == "corrected" else 1.0
+        sign = RENDERING_RULES[method].arm_roll_sign
     theta_shift = theta + sign * dpsi
     cos_t, sin_t = np.cos(theta_shift), np.sin(theta_shift)
     rho = a * np.exp(theta * tan_phi)

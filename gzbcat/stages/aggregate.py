@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gzbcat.aggregation import AggregationParams, aggregate
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples
-from gzbcat.model import GalaxyModel
+from gzbcat.model import GalaxyModel, Method
 from gzbcat.stages.loaders import hash_groups, load_models
 from gzbcat.stages.runner import Stage, StoreContext
 from gzbcat.stages.writers import replace_model
@@ -40,9 +40,12 @@ class AggregateParams:
         Clustering and spiral-fit parameters (spec §5, §6 defaults).
     """
 
-    method: str = "corrected"
+    method: Method = Method.CORRECTED
     max_volunteers: int | None = 30
     aggregation: AggregationParams = field(default_factory=AggregationParams)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", Method(self.method))
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,7 @@ def compute(inputs: AggregateInputs, params: AggregateParams) -> AggregateOutput
     count = len(inputs.models) if params.max_volunteers is None else params.max_volunteers
     models = inputs.models[:count]
     ids = inputs.model_ids[:count]
-    result = aggregate(
-        models,
-        inputs.image_shape,
-        params=params.aggregation,
-        method=params.method,  # type: ignore[arg-type]
-    )
+    result = aggregate(models, inputs.image_shape, params=params.aggregation, method=params.method)
     members = {part: [ids[i] for i in indices] for part, indices in result.members.items()}
     return AggregateOutputs(model=result.model, members=members)
 

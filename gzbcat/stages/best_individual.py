@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gzbcat.aggregation.best_individual import best_individual
 from gzbcat.db import schema
 from gzbcat.db.rows import load_subject_image
-from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.model import GalaxyModel, Method, SubjectImage
 from gzbcat.stages.loaders import hash_groups, load_models, model_ids_by_subject
 from gzbcat.stages.runner import Stage, StoreContext
 from gzbcat.stages.writers import replace_model
@@ -28,7 +28,10 @@ __all__ = ["STAGE", "BestIndividualParams"]
 class BestIndividualParams:
     """``method``: the renderer's mode, ``corrected`` or ``reference`` (spec §13)."""
 
-    method: str = "corrected"
+    method: Method = Method.CORRECTED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", Method(self.method))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gzbcat.db import schema
 from gzbcat.db.rows import load_subject_image
 from gzbcat.fitting import FitError, TuneParams, TuneResult, tune
-from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.model import GalaxyModel, Method, SubjectImage
 from gzbcat.stages.loaders import hash_groups, load_models
 from gzbcat.stages.runner import Stage, StoreContext
 from gzbcat.stages.writers import insert_model
@@ -45,7 +45,8 @@ class TuneStageParams:
     fit: TuneParams = field(default_factory=TuneParams)
 
     @property
-    def method(self) -> str:
+    def method(self) -> Method:
+        """The fit's method (kept inside ``fit`` so that stored parameter hashes stay valid)."""
         return self.fit.method
 
 

@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -57,6 +57,8 @@ from gzbcat.model import (
     ARM_BOUNDS,
     COMPONENT_BOUNDS,
     GalaxyModel,
+    Method,
+    MethodTable,
     SersicComponent,
     SpiralArm,
     wrap_roll,
@@ -66,17 +68,44 @@ __all__ = [
     "ARM_BOUNDS",
     "COMPONENT_BOUNDS",
     "METHODS",
+    "PARSING_RULES",
     "AnnotationError",
     "CanvasFrame",
     "Method",
+    "ParsingRules",
     "model_to_annotation",
     "parse_annotation",
     "sanitize_model",
 ]
 
-Method = Literal["corrected", "reference"]
-METHODS: tuple[str, ...] = ("corrected", "reference")
+METHODS: tuple[Method, ...] = tuple(Method)
 """Parsing methods: ``corrected`` fixes the reference's quirks, ``reference`` keeps them."""
+
+
+@dataclass(frozen=True)
+class ParsingRules:
+    """The two published quirks a parsing method keeps or fixes (see the module docstring).
+
+    Attributes
+    ----------
+    pixel_centre_offset
+        Pixels subtracted after scaling canvas coordinates: 0.5 maps canvas pixel *edges* to
+        cutout pixel *centres*; 0 keeps the reference's edge-based positions.
+    zero_means_default
+        A slider moved to numeric 0 reads as the slider's default (the reference's
+        ``float(value or default)``).
+    """
+
+    pixel_centre_offset: float
+    zero_means_default: bool
+
+
+PARSING_RULES: MethodTable[ParsingRules] = MethodTable(
+    {
+        Method.CORRECTED: ParsingRules(pixel_centre_offset=0.5, zero_means_default=False),
+        Method.REFERENCE: ParsingRules(pixel_centre_offset=0.0, zero_means_default=True),
+    }
+)
 
 _PARAMETER_INDEX = {"mux": 0, "muy": 1, "roll": 2, "re": 3, "q": 4, "intensity": 5, "n": 6, "c": 7}
 # Bounds as (index, low, high) triples, so sanitising a parsed component is a short loop.
@@ -181,10 +210,8 @@ def _cos_sin(angle: float) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=4096)
-def _transform(frame: CanvasFrame, method: str) -> _Transform:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    offset = 0.0 if method == "reference" else 0.5
+def _transform(frame: CanvasFrame, method: Method) -> _Transform:
+    offset = PARSING_RULES[method].pixel_centre_offset
     # Reference coordinates are pixel-edge based, where the image centre is (W/2, H/2);
     # corrected coordinates are pixel-centre based, where it is ((W-1)/2, (H-1)/2).
     cx = frame.image_width / 2 - offset
@@ -299,18 +326,20 @@ def _number(raw: Any, what: str) -> float:
     return value
 
 
-def _slider_value(raw: Any, slider: _Slider, reference: bool, what: str) -> float:
+def _slider_value(raw: Any, slider: _Slider, zero_means_default: bool, what: str) -> float:
     """A slider's value: untouched ones hold a string, moved ones a number (spec §2.2)."""
     if raw is None:
         return slider.missing
-    if reference and slider.falsy is not None and not raw:
+    if zero_means_default and slider.falsy is not None and not raw:
         return slider.falsy  # the reference's float(value or default): numeric 0 → default
     if raw == "":
         return slider.missing  # no value at all: as if the entry were absent
     return _number(raw, what)
 
 
-def _task_slider(values: list, index: int, slider: _Slider, task: str, reference: bool) -> float:
+def _task_slider(
+    values: list, index: int, slider: _Slider, task: str, zero_means_default: bool
+) -> float:
     """The slider at ``values[index]`` of a task; absent entries mean the ``missing`` value."""
     if index >= len(values):
         return slider.missing
@@ -319,7 +348,7 @@ def _task_slider(values: list, index: int, slider: _Slider, task: str, reference
         raise AnnotationError(f"{task} task: value[{index}] is not a slider object: {entry!r}")
     name = entry.get("task") or slider.name
     return _slider_value(
-        entry.get("value"), slider, reference, f"{task} slider {name!r} (value[{index}])"
+        entry.get("value"), slider, zero_means_default, f"{task} slider {name!r} (value[{index}])"
     )
 
 
@@ -383,7 +412,7 @@ def _field(drawing: dict, key: str, what: str) -> float:
 
 
 def _component(
-    name: str, drawing: Any, values: list, t: _Transform, reference: bool
+    name: str, drawing: Any, values: list, t: _Transform, zero_means_default: bool
 ) -> list[float]:
     """One disk, bulge or bar drawing → [mux, muy, roll, re, q, intensity, n, c], image frame,
     not yet sanitised (spec §3.3, §3.4, §3.7, §3.8)."""
@@ -410,10 +439,10 @@ def _component(
     ry = abs(ry)
 
     sliders = _COMPONENT_SLIDERS[name]
-    scale = _task_slider(values, 1, sliders[0], name, reference)
-    i_raw = _task_slider(values, 2, sliders[1], name, reference)
-    n = _task_slider(values, 3, sliders[2], name, reference)
-    c = _task_slider(values, 4, sliders[3], name, reference)
+    scale = _task_slider(values, 1, sliders[0], name, zero_means_default)
+    i_raw = _task_slider(values, 2, sliders[1], name, zero_means_default)
+    n = _task_slider(values, 3, sliders[2], name, zero_means_default)
+    c = _task_slider(values, 4, sliders[3], name, zero_means_default)
 
     if rx > ry:  # strict: a circle takes the +0 branch (spec §3.3)
         major, minor = rx, ry
@@ -467,16 +496,20 @@ def _read_points_slowly(points: list, what: str) -> np.ndarray:
     return xy
 
 
-def _detail(details: list, index: int, slider: _Slider, reference: bool, what: str) -> float:
+def _detail(
+    details: list, index: int, slider: _Slider, zero_means_default: bool, what: str
+) -> float:
     if index >= len(details):
         return slider.missing
     entry = details[index]
     if not isinstance(entry, dict):
         raise AnnotationError(f"{what}: details[{index}] is not an object: {entry!r:.80}")
-    return _slider_value(entry.get("value"), slider, reference, f"{what}: {slider.name}")
+    return _slider_value(entry.get("value"), slider, zero_means_default, f"{what}: {slider.name}")
 
 
-def _arms(values: list, t: _Transform, reference: bool) -> list[tuple[np.ndarray, float, float]]:
+def _arms(
+    values: list, t: _Transform, zero_means_default: bool
+) -> list[tuple[np.ndarray, float, float]]:
     """The spiral task's arms → [(points, intensity, spread)], image frame and px, unsanitised.
 
     Arms with no points are dropped; every other arm is kept, whatever its length.
@@ -494,8 +527,10 @@ def _arms(values: list, t: _Transform, reference: bool) -> list[tuple[np.ndarray
             details = []
         elif not isinstance(details, list):
             raise AnnotationError(f"{what}: field 'details' is not a list: {details!r:.80}")
-        intensity = _detail(details, 0, _ARM_INTENSITY, reference, what) / _ARM_INTENSITY_FACTOR
-        spread = _detail(details, 1, _ARM_SPREAD, reference, what)
+        intensity = (
+            _detail(details, 0, _ARM_INTENSITY, zero_means_default, what) / _ARM_INTENSITY_FACTOR
+        )
+        spread = _detail(details, 1, _ARM_SPREAD, zero_means_default, what)
         if len(points) == 0:
             continue  # nothing drawn; shorter arms are filtered later, in aggregation
         arms.append((points, intensity, spread * t.s))
@@ -506,7 +541,7 @@ def parse_annotation(
     annotations: str | bytes | Sequence[Any],
     frame: CanvasFrame,
     *,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
     sanitize: bool = True,
 ) -> GalaxyModel:
     """Parse one classification's annotations into a volunteer model in the image frame.
@@ -541,7 +576,7 @@ def parse_annotation(
         An unknown ``method``.
     """
     t = _transform(frame, method)
-    reference = method == "reference"
+    zero_means_default = PARSING_RULES[method].zero_means_default
     if isinstance(annotations, (str, bytes, bytearray)):
         try:
             annotations = json.loads(annotations)
@@ -561,7 +596,7 @@ def parse_annotation(
             parts[name] = None
             continue
         # The tools allow one shape; should a list hold more, the first is the drawing.
-        params = _component(name, drawings[0], values, t, reference)  # type: ignore[arg-type]
+        params = _component(name, drawings[0], values, t, zero_means_default)  # type: ignore[arg-type]
         if sanitize:
             params = _sanitize_params(name, params)
         parts[name] = SersicComponent(*params)
@@ -569,9 +604,11 @@ def parse_annotation(
     arms: tuple[SpiralArm, ...] = ()
     spiral = tasks.get("spiral")
     if spiral:
-        drawn = _arms(spiral, t, reference)
+        drawn = _arms(spiral, t, zero_means_default)
         if drawn:
-            falloff = max(_task_slider(spiral, 1, _FALLOFF, "spiral", reference), _FALLOFF_FLOOR)
+            falloff = max(
+                _task_slider(spiral, 1, _FALLOFF, "spiral", zero_means_default), _FALLOFF_FLOOR
+            )
             if sanitize:
                 arms = tuple(
                     SpiralArm(points, *_sanitize_arm_params(intensity, spread, falloff))
@@ -654,13 +691,13 @@ def sanitize_model(model: GalaxyModel) -> GalaxyModel:
 
 
 def _slider_entry(
-    value: float, slider: _Slider, reference: bool, untouched_as_strings: bool
+    value: float, slider: _Slider, zero_means_default: bool, untouched_as_strings: bool
 ) -> Any:
     """How a volunteer's slider at ``value`` appears in the export."""
     if untouched_as_strings and value == float(slider.untouched):
         return slider.untouched
-    if reference and slider.falsy is not None and value == 0:
-        return "0"  # a numeric 0 would be read as the default by the reference method
+    if zero_means_default and slider.falsy is not None and value == 0:
+        return "0"  # a numeric 0 would be read as the default
     return float(value)
 
 
@@ -678,7 +715,7 @@ def _draw_component(
     comp: SersicComponent,
     t: _Transform,
     scale: float,
-    reference: bool,
+    zero_means_default: bool,
     untouched_as_strings: bool,
 ) -> tuple[dict[str, Any], list[Any]]:
     """A component → (its drawing, its slider values), inverting :func:`_component`."""
@@ -728,7 +765,7 @@ def _draw_component(
     if name == "bar":
         values = (*values[:3], float(comp.c))
     entries = [
-        _slider_entry(v, s, reference, untouched_as_strings)
+        _slider_entry(v, s, zero_means_default, untouched_as_strings)
         for v, s in zip(values[: _EXPORTED_SLIDERS[name]], sliders, strict=False)
     ]
     return drawing, entries
@@ -738,7 +775,7 @@ def model_to_annotation(
     model: GalaxyModel,
     frame: CanvasFrame,
     *,
-    method: Method = "corrected",
+    method: Method = Method.CORRECTED,
     sliders: Mapping[str, float] | None = None,
     untouched_as_strings: bool = True,
 ) -> list[dict[str, Any]]:
@@ -775,7 +812,7 @@ def model_to_annotation(
         entries, JSON-serialisable (``json.dumps`` gives an ``annotations`` cell).
     """
     t = _transform(frame, method)
-    reference = method == "reference"
+    zero_means_default = PARSING_RULES[method].zero_means_default
     scales = dict(sliders or {})
     unknown = set(scales) - {"disk", "bulge", "bar"}
     if unknown:
@@ -789,7 +826,12 @@ def model_to_annotation(
             entries: list[Any] = [s.untouched for s in sliders_of[: _EXPORTED_SLIDERS[name]]]
         else:
             drawing, entries = _draw_component(
-                name, comp, t, float(scales.get(name, 1.0)), reference, untouched_as_strings
+                name,
+                comp,
+                t,
+                float(scales.get(name, 1.0)),
+                zero_means_default,
+                untouched_as_strings,
             )
             drawings = [drawing]
         value: list[dict[str, Any]] = [
@@ -815,7 +857,7 @@ def model_to_annotation(
                 "frame": 1,
                 "points": [{"x": px, "y": py} for px, py in points.tolist()],
                 "details": [
-                    {"value": _slider_entry(v, s, reference, untouched_as_strings)}
+                    {"value": _slider_entry(v, s, zero_means_default, untouched_as_strings)}
                     for v, s in details
                 ],
                 "tool_label": _TOOL_LABELS["spiral"],
@@ -833,7 +875,7 @@ def model_to_annotation(
                 },
                 _slider_object(
                     _FALLOFF,
-                    _slider_entry(falloff, _FALLOFF, reference, untouched_as_strings),
+                    _slider_entry(falloff, _FALLOFF, zero_means_default, untouched_as_strings),
                 ),
             ],
         }

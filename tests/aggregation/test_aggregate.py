@@ -98,7 +98,7 @@ def test_empty_and_disk_less_inputs() -> None:
 
 def test_params_are_hashable_and_validated_method() -> None:
     assert hash(AggregationParams()) == hash(AggregationParams())
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="not a valid Method"):
         aggregate([], (10, 10), method="other")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="metric_cutoff_factor"):
         AggregationParams(metric_cutoff_factor=0.5)

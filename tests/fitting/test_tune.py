@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gzbcat.fitting import FitError, FitObjective, TuneParams, TuneResult, pogson_magnitude, tune
-from gzbcat.model import GalaxyModel, SpiralArm
+from gzbcat.model import GalaxyModel, Method, SpiralArm
 from tests.fitting.synthetic import SHAPE, Case, disk_bulge_case, sersic_luminosity
 
 # The module, not the function ``gzbcat.fitting.tune`` that the package re-exports.
@@ -234,5 +234,6 @@ def test_params_are_hashable_and_validated() -> None:
     assert TuneParams().uses_scaling is True
     with pytest.raises(ValueError, match="starts"):
         TuneParams(starts=0)
-    with pytest.raises(ValueError, match="method"):
+    assert TuneParams(method="reference").method is Method.REFERENCE  # parsed on construction
+    with pytest.raises(ValueError, match="not a valid Method"):
         TuneParams(method="fast")  # type: ignore[arg-type]

@@ -1,7 +1,5 @@
-"""The fit's parameter vector (spec §8.1) and its objective with an analytic gradient (spec §8.2).
+"""The fit's parameter vector (spec §8.1): a model as a flat vector and back, with bounds.
 
-Parameter vector
-----------------
 :class:`ParameterSpace` maps a model to a flat vector and back. Entries, in this order, for
 the parts the starting model has (a disk is required; everything is relative to it):
 
@@ -32,11 +30,8 @@ disk and the arms, ignoring the other of bulge/bar (spec §8.1). Drawn arms (no 
 fit) contribute only intensity and spread; their poly-line is fixed on the image. Arm
 geometry is measured at ``base_roll``, the starting disk roll (spec §8.6).
 
-Methods: ``corrected`` converts every luminosity with its own c, keeps arms fixed on the sky,
-honours falloff and starts each ``frac`` at exactly the value the inverse mapping reproduces;
-``reference`` converts the bar luminosity without c while rendering (but with c when restoring
-the model), turns arms by 2·dpsi, ignores falloff, starts ``frac`` at ``L/L_total`` and
-cross-correlates with the PSF.
+What the methods do differently is :data:`FITTING_RULES` (and, for the arms' placement and the
+PSF, :mod:`gzbcat.rendering.rules`).
 
 Gradients
 ---------
@@ -55,13 +50,20 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
-from gzbcat.rendering._perf import dot
-from gzbcat.rendering.psf import PSFOperator, psf_operator
-from gzbcat.rendering.render import default_oversample, render_components
-from gzbcat.rendering.sersic import (
+from gzbcat.model import (
+    ARM_BOUNDS,
+    COMPONENT_BOUNDS,
+    GalaxyModel,
+    LogSpiralFit,
     Method,
-    Oversample,
+    MethodTable,
+    SersicComponent,
+    SpiralArm,
+)
+from gzbcat.rendering.psf import psf_operator
+from gzbcat.rendering.render import default_oversample, render_components
+from gzbcat.rendering.rules import RENDERING_RULES, Oversample
+from gzbcat.rendering.sersic import (
     luminosity,
     luminosity_factor,
     luminosity_factor_log_gradient,
@@ -70,35 +72,86 @@ from gzbcat.rendering.sersic import (
 )
 from gzbcat.rendering.spiral import arm_image_vjp, arm_ridges, log_spiral_points
 
-__all__ = ["FitObjective", "ParameterSpace", "prior_widths"]
+__all__ = ["FITTING_RULES", "FittingRules", "ParameterSpace"]
+
+
+@dataclass(frozen=True)
+class FittingRules:
+    """What the fit does differently under each method (spec §8, §12.1, §13).
+
+    Attributes
+    ----------
+    bar_luminosity_with_c
+        Convert the bar's luminosity to an intensity with its own boxiness c while rendering;
+        the reference used c = 2 there (but c when restoring the model, spec §12.1 #1).
+    honour_falloff
+        An arm multiplies the disk profile with ``re/falloff``; the reference's fit ignored
+        falloff and used the disk image itself.
+    frac_of_itself_and_disk
+        Start each ``frac`` at ``L/(L + D)``, the value the inverse mapping reproduces; the
+        reference started it at ``L/L_total``.
+    scaled_coordinates
+        Optimise in curvature-scaled coordinates by default (see ``gzbcat.fitting.objective``);
+        the reference moved in the raw vector.
+    dof_subtracts_parameters
+        Reduced χ² divides by unmasked pixels minus fitted entries; the reference divided by
+        the pixels alone.
+    """
+
+    bar_luminosity_with_c: bool
+    honour_falloff: bool
+    frac_of_itself_and_disk: bool
+    scaled_coordinates: bool
+    dof_subtracts_parameters: bool
+
+
+FITTING_RULES: MethodTable[FittingRules] = MethodTable(
+    {
+        Method.CORRECTED: FittingRules(
+            bar_luminosity_with_c=True,
+            honour_falloff=True,
+            frac_of_itself_and_disk=True,
+            scaled_coordinates=True,
+            dof_subtracts_parameters=True,
+        ),
+        Method.REFERENCE: FittingRules(
+            bar_luminosity_with_c=False,
+            honour_falloff=False,
+            frac_of_itself_and_disk=False,
+            scaled_coordinates=False,
+            dof_subtracts_parameters=False,
+        ),
+    }
+)
+
+
+def _component_bound(component: str, parameter: str) -> tuple[float | None, float | None]:
+    """A component bound of :data:`gzbcat.model.COMPONENT_BOUNDS` as L-BFGS-B wants it."""
+    low, high = COMPONENT_BOUNDS[component][parameter]
+    return (low, None if math.isinf(high) else high)
+
 
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "disk.q": (0.25, 1.2),
-    "disk.re": (0.01, None),
+    "disk.q": _component_bound("disk", "q"),
+    "disk.re": _component_bound("disk", "re"),
     "disk.L": (0.0, None),
     "bulge.frac": (0.0, 0.99),
-    "bulge.n": (0.5, 5.0),
-    "bulge.q": (0.6, 1.2),
+    "bulge.n": _component_bound("bulge", "n"),
+    "bulge.q": _component_bound("bulge", "q"),
     "bulge.scale": (0.05, 1.0),
-    "bar.c": (1.0, 6.0),
+    "bar.c": _component_bound("bar", "c"),
     "bar.frac": (0.0, 0.99),
-    "bar.n": (0.3, 5.0),
-    "bar.q": (0.05, 0.5),
+    "bar.n": _component_bound("bar", "n"),
+    "bar.q": _component_bound("bar", "q"),
     "bar.scale": (0.05, 1.0),
-    "arm.intensity": (0.0, None),
+    "arm.intensity": (ARM_BOUNDS["intensity"][0], None),
     "arm.a": (0.0, None),
     "arm.phi_deg": (-85.0, 85.0),
-    "arm.spread": (0.5, 15.0),
+    "arm.spread": ARM_BOUNDS["spread"],
 }
-"""L-BFGS-B bounds (spec §8.4); names missing here are free. Arm keys are per arm."""
-
-ARM_PRIOR_WIDTHS: dict[str, float] = {
-    "a": 0.01,
-    "phi_deg": 1.0,
-    "t_min": math.radians(0.5),
-    "t_max": math.radians(0.5),
-}
-"""Reference prior widths on arm geometry (spec §8.3): A 0.01 px, φ 1°, θ range 0.5°."""
+"""L-BFGS-B bounds (spec §8.4); names missing here are free. Arm keys are per arm. The
+component and arm ones are the model's own bounds; luminosities, fractions, scales and arm
+geometry exist only in the fit's vector."""
 
 
 def _no_vjp(cotangent: np.ndarray) -> np.ndarray:
@@ -151,7 +204,7 @@ class ParameterSpace:
     template: GalaxyModel
     shape: tuple[int, int]
     base_roll: float
-    method: Method = "corrected"
+    method: Method = Method.CORRECTED
     oversample: Oversample = "adaptive"
 
     def __post_init__(self) -> None:
@@ -170,7 +223,7 @@ class ParameterSpace:
         model: GalaxyModel,
         shape: tuple[int, int],
         *,
-        method: Method = "corrected",
+        method: Method = Method.CORRECTED,
         oversample: Oversample | None = None,
     ) -> ParameterSpace:
         """Reparametrise a starting model (normally the aggregate) for the fit.
@@ -221,7 +274,7 @@ class ParameterSpace:
             if name == "bar":
                 values["bar.c"] = comp.c
             values[f"{name}.scale"] = comp.re / disk.re
-            if method == "corrected":
+            if FITTING_RULES[method].frac_of_itself_and_disk:
                 values[f"{name}.frac"] = lum[name] / (lum[name] + light_d)
             else:
                 values[f"{name}.frac"] = lum[name] / light_total
@@ -268,7 +321,7 @@ class ParameterSpace:
 
     def _bulge_bar_c(self, name: str, c: float) -> float:
         """c used to convert luminosity to intensity while rendering (spec §12.1 #1)."""
-        if self.method == "reference" and name == "bar":
+        if name == "bar" and not FITTING_RULES[self.method].bar_luminosity_with_c:
             return 2.0
         return c
 
@@ -333,7 +386,7 @@ class ParameterSpace:
         light_d = lum_d
         for k, arm in enumerate(tmpl.arms):
             falloff = max(float(arm.falloff), 1e-5)
-            if method == "reference" or falloff == 1.0:
+            if not FITTING_RULES[method].honour_falloff or falloff == 1.0:
                 falloff = 1.0
                 profiles.setdefault(1.0, (disk_img, None))
             elif falloff not in profiles:
@@ -462,7 +515,7 @@ class ParameterSpace:
         result = self.forward(x)
         v = result.x
         comps = dict(result.components)
-        if self.method == "reference" and "bar" in comps:
+        if "bar" in comps and not FITTING_RULES[self.method].bar_luminosity_with_c:
             bar = comps["bar"]
             rendered_k = luminosity_factor(bar.re, bar.q, bar.n, 2.0, method=self.method)
             lum_bar = bar.intensity * rendered_k
@@ -470,7 +523,7 @@ class ParameterSpace:
             comps["bar"] = bar.with_parameters(intensity=lum_bar / k_c)
         disk = comps["disk"]
         dpsi = disk.roll - self.base_roll
-        sign = -1.0 if self.method == "corrected" else 1.0
+        sign = RENDERING_RULES[self.method].arm_roll_sign
         arms = []
         for k, arm in enumerate(self.template.arms):
             fit = arm.fit
@@ -498,149 +551,3 @@ class ParameterSpace:
         return GalaxyModel(
             disk=disk, bulge=comps.get("bulge"), bar=comps.get("bar"), arms=tuple(arms)
         )
-
-
-def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.ndarray:
-    """Prior σ per vector entry from a model's component errors (spec §8.3).
-
-    Parameters
-    ----------
-    space
-        The parameter space.
-    model
-        The model whose ``errors`` give the widths (normally the aggregate); default: the
-        space's template.
-
-    Returns
-    -------
-    numpy.ndarray
-        σ per entry; ``inf`` means no prior. Missing errors count as unknown (``inf``).
-    """
-    model = space.template if model is None else model
-
-    def err(comp: SersicComponent | None, key: str) -> float:
-        if comp is None:
-            return math.inf
-        value = comp.errors.get(key)
-        return math.inf if value is None or math.isnan(value) else float(value)
-
-    disk = model.disk
-    widths: dict[str, float] = {}
-    for key in ("mux", "muy", "roll", "re"):
-        widths[f"disk.{key}"] = err(disk, key)
-    widths["disk.q"] = max(0.001, err(disk, "q"))
-    for name in ("bulge", "bar"):
-        comp = getattr(model, name)
-        if comp is None or disk is None:
-            continue
-        widths[f"{name}.roll"] = err(comp, "roll")
-        widths[f"{name}.q"] = max(0.001, err(comp, "q"))
-        rel = math.hypot(err(comp, "re") / comp.re, err(disk, "re") / disk.re)
-        widths[f"{name}.scale"] = comp.re / disk.re * rel
-    for key in ("mux", "muy"):
-        terms = [err(disk, key), err(model.bulge, key)]
-        finite = [t for t in terms if math.isfinite(t)]
-        widths[f"centre.{key}"] = math.sqrt(sum(t * t for t in finite)) if finite else math.inf
-    out = np.full(len(space), math.inf)
-    for i, name in enumerate(space.names):
-        part, key = name.split(".", 1)
-        if part.startswith("arm"):
-            out[i] = ARM_PRIOR_WIDTHS.get(key, math.inf)
-        else:
-            out[i] = widths.get(name, math.inf)
-    return out
-
-
-class FitObjective:
-    """Negative log-likelihood of the fit (spec §8.2), with its gradient.
-
-    ``NLL = (N/2)·ln 2π + ½·Σ r²`` over the pixel residuals ``r = (PSF ⊗ model − data)/σ``
-    of unmasked pixels and the prior residuals ``(x − x_prior)/σ_prior`` of every entry with a
-    finite width (N counts both). Call it as ``fun(x) -> (value, gradient)``, which is what
-    ``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=space.bounds())``
-    expects.
-
-    Parameters
-    ----------
-    space
-        The parameter space.
-    image
-        (H, W) data, fit-target units.
-    sigma
-        (H, W) 1σ per pixel, same units.
-    psf
-        (k, k) PSF with odd sides.
-    mask
-        (H, W) bool, True = excluded; None: every pixel counts.
-    prior_sigma
-        Width per vector entry (``inf``: no prior); None: no priors.
-    prior_mean
-        Centre per entry; None: ``space.x0``.
-    """
-
-    def __init__(
-        self,
-        space: ParameterSpace,
-        image: np.ndarray,
-        sigma: np.ndarray,
-        psf: np.ndarray,
-        mask: np.ndarray | None = None,
-        *,
-        prior_sigma: np.ndarray | None = None,
-        prior_mean: np.ndarray | None = None,
-    ) -> None:
-        self.space = space
-        shape = space.shape
-        image = np.asarray(image, dtype=np.float64)
-        if image.shape != shape:
-            raise ValueError(f"image shape {image.shape} differs from the space's {shape}")
-        use = np.ones(shape, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
-        sigma = np.asarray(sigma, dtype=np.float64)
-        if np.any(use & ~(sigma > 0)):
-            raise ValueError("sigma must be positive on every unmasked pixel")
-        self.data = image
-        self.inv_sigma = np.where(use, 1.0 / np.where(use, sigma, 1.0), 0.0)
-        self.psf = PSFOperator(psf, shape, method=space.method)
-        n_pix = int(use.sum())
-        widths = (
-            np.full(len(space), math.inf)
-            if prior_sigma is None
-            else np.asarray(prior_sigma, dtype=np.float64)
-        )
-        if widths.shape != (len(space),):
-            raise ValueError("prior_sigma needs one width per vector entry")
-        self.prior_mean = (
-            space.x0.copy() if prior_mean is None else np.asarray(prior_mean, dtype=np.float64)
-        )
-        self._has_prior = np.isfinite(widths)
-        self._inv_width = np.where(self._has_prior, 1.0 / widths, 0.0)
-        self.n_terms = n_pix + int(self._has_prior.sum())
-        self.constant = 0.5 * self.n_terms * math.log(2.0 * math.pi)
-
-    def model_image(self, x: np.ndarray) -> np.ndarray:
-        """PSF-convolved model of a vector."""
-        return self.psf(self.space.forward(x).total)
-
-    def residuals(self, x: np.ndarray) -> np.ndarray:
-        """(H, W) normalised pixel residuals; 0 on masked pixels."""
-        return (self.model_image(x) - self.data) * self.inv_sigma
-
-    def value(self, x: np.ndarray) -> float:
-        """NLL of a vector."""
-        r = self.residuals(x)
-        p = (np.asarray(x) - self.prior_mean) * self._inv_width
-        return float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
-
-    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """NLL of a vector and its gradient (analytic)."""
-        x = np.asarray(x, dtype=np.float64)
-        fwd = self.space.forward(x, with_gradient=True)
-        r = (self.psf(fwd.total) - self.data) * self.inv_sigma
-        p = (x - self.prior_mean) * self._inv_width
-        value = float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
-        assert fwd.backward is not None
-        grad = fwd.backward(self.psf.adjoint(r * self.inv_sigma))
-        grad += p * self._inv_width
-        return value, grad
-
-    __call__ = value_and_grad

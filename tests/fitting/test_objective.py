@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
-from gzbcat.rendering.objective import FitObjective, ParameterSpace, prior_widths
 from gzbcat.rendering.psf import convolve_psf
 from gzbcat.rendering.render import render_model
 from gzbcat.rendering.sersic import plan_sampling
