@@ -182,7 +182,7 @@ def run_demo(
     result.comparison = compare_with_truth(engine, truth)
     result.catalogue = run_catalogue_demo(engine, output_dir, shared_data_dir())
     try:
-        from gzbcat.plots import plot_subjects
+        from gzbcat.catalogue.figures import plot_subjects
 
         first = sorted(int(key) for key in truth["subjects"])[:3]
         result.figures = plot_subjects(engine, first, output_dir / "figures")

@@ -53,7 +53,8 @@ def plot_command(
     ] = False,
 ) -> None:
     """Draw subjects (image, volunteers, aggregate, tuned model, residual) or the catalogue."""
-    from gzbcat.plots import INSTALL_HINT, PlotError, plot_catalogue, plot_subject_files
+    from gzbcat.catalogue.figures import plot_catalogue, plot_subject_files
+    from gzbcat.plots import INSTALL_HINT, PlotError
 
     if not subject_ids and not catalogue:
         raise fail("give SUBJECT_IDS to draw, or --catalogue")

@@ -17,6 +17,12 @@ PURE_MODULES = [
     "gzbcat.rendering",
     "gzbcat.fitting",
     "gzbcat.simulate",
+    "gzbcat.plots",
+    "gzbcat.plots.data",
+    "gzbcat.plots.style",
+    "gzbcat.plots.panels",
+    "gzbcat.plots.subject",
+    "gzbcat.plots.catalogue",
 ]
 
 
@@ -28,7 +34,7 @@ def test_pure_modules_import_without_the_database_layer() -> None:
         class Block:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in ("sqlalchemy", "alembic", "typer") or name.startswith(
-                    ("gzbcat.db", "gzbcat.stages", "gzbcat.cli")
+                    ("gzbcat.db", "gzbcat.stages", "gzbcat.catalogue", "gzbcat.cli")
                 ):
                     raise ImportError(f"pure code imported {{name}}")
                 return None
@@ -36,6 +42,25 @@ def test_pure_modules_import_without_the_database_layer() -> None:
         sys.meta_path.insert(0, Block())
         for module in {PURE_MODULES!r}:
             importlib.import_module(module)
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_plots_import_without_matplotlib() -> None:
+    """matplotlib is an optional extra: the figure package imports it only when drawing."""
+    code = textwrap.dedent(
+        """
+        import sys
+
+        sys.modules["matplotlib"] = None
+        import gzbcat.plots
+
         print("ok")
         """
     )

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from gzbcat import plots
+from gzbcat.catalogue import figures
 from gzbcat.catalogue.external import import_table
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
@@ -266,7 +267,7 @@ def test_catalogue_figure_with_and_without_the_hart_table(
     assert row.pitch_angle_deg is not None
 
     # The tables-only fallback agrees with the view it stands in for.
-    (fallback,) = plots._catalogue_rows_from_tables(engine)
+    (fallback,) = figures._catalogue_rows_from_tables(engine)
     assert fallback.bulge_fraction == pytest.approx(row.bulge_fraction)
     assert fallback.pitch_angle_deg == pytest.approx(row.pitch_angle_deg)
 
