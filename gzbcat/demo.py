@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from gzbcat.catalogue.demo import CatalogueDemoResult, run_catalogue_demo
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine, session_scope, upgrade
-from gzbcat.model import GalaxyModel
+from gzbcat.model import GalaxyModel, Method
 from gzbcat.settings import shared_data_dir
 from gzbcat.simulate import simulate
 from gzbcat.stages.ingest import (
@@ -176,7 +176,7 @@ def run_demo(
     )
     for entry in STAGES.values():
         result.stages.append(
-            run_stage(engine, entry.stage, entry.make_params("corrected"), workers=workers)
+            run_stage(engine, entry.stage, entry.make_params(Method.CORRECTED), workers=workers)
         )
     truth = json.loads((sample / "truth.json").read_text())
     result.comparison = compare_with_truth(engine, truth)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from gzbcat.cli import app
+from gzbcat.model import Method
+from gzbcat.stages import runner as runner_module
+from gzbcat.stages.runner import RunSummary
 
 runner = CliRunner()
 
@@ -98,3 +103,28 @@ def test_unknown_method_is_refused(tmp_path: Path, galaxy_builder_dir: Path) -> 
     )
     assert result.exit_code == 2
     assert "--method" in result.output
+
+
+def test_stage_commands_pass_the_method_as_a_checked_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+    result = runner.invoke(app, ["aggregate", "--help"])
+    assert "corrected|reference" in result.output
+
+    result = runner.invoke(app, ["--db", url, "aggregate", "--method", "fancy"])
+    assert result.exit_code == 2
+    assert "--method" in result.output
+
+    seen: list[Any] = []
+
+    def fake_run_stage(engine: Any, stage: Any, params: Any, **options: Any) -> RunSummary:
+        seen.append(params)
+        return RunSummary(stage=stage.name, run_id=0)
+
+    monkeypatch.setattr(runner_module, "run_stage", fake_run_stage)
+    result = runner.invoke(app, ["--db", url, "run", "--method", "reference"])
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 4
+    assert all(params.method is Method.REFERENCE for params in seen)

@@ -26,11 +26,11 @@ from typer.testing import CliRunner
 from gzbcat import plots
 from gzbcat.catalogue import figures
 from gzbcat.catalogue.external import import_table
+from gzbcat.cli.plots import register
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
 from gzbcat.geometry import box_vertices, ellipse_vertices
 from gzbcat.model import GalaxyModel, SersicComponent, SpiralArm, SubjectImage
-from gzbcat.plots_cli import register
 from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate
@@ -78,7 +78,7 @@ def _aggregated(engine: Engine, sample: Path) -> int:
 
 def _tuned(engine: Engine) -> None:
     stage = TUNE_STAGES["aggregate"]
-    summary = run_stage(engine, stage, tune_params("aggregate", "corrected", max_iterations=5))
+    summary = run_stage(engine, stage, tune_params("aggregate", max_iterations=5))
     assert (summary.done, summary.failed) == (1, 0), summary.failures
 
 

@@ -30,6 +30,7 @@ import typer
 from typer.testing import CliRunner
 
 from gzbcat.aggregation.aggregate import aggregate
+from gzbcat.cli.simulate import register
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent
 from gzbcat.rendering import render_model
 from gzbcat.rendering.spiral import log_spiral_points
@@ -46,7 +47,6 @@ from gzbcat.simulate import (
     real_setups,
     simulate,
 )
-from gzbcat.simulate_cli import register
 from gzbcat.zooniverse.annotations import (
     AnnotationError,
     CanvasFrame,

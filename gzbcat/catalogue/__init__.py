@@ -7,6 +7,7 @@
 - :mod:`~gzbcat.catalogue.external`: import a survey table as ``ext_<name>``;
 - :mod:`~gzbcat.catalogue.crossmatch`: sky match of subjects to it;
 - :mod:`~gzbcat.catalogue.figures`: subject and catalogue figures drawn from the database;
-- :mod:`~gzbcat.catalogue.commands`: the Typer commands (``register(app)``);
 - :mod:`~gzbcat.catalogue.demo`: the catalogue's part of ``gzbcat demo``.
+
+The commands over them live in :mod:`gzbcat.cli.catalogue`.
 """

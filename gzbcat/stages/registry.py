@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gzbcat.fitting import TuneParams
+from gzbcat.model import Method
 from gzbcat.stages import aggregate, best_individual
 from gzbcat.stages.runner import Stage
 from gzbcat.stages.tune import TUNE_STAGES, TuneStageParams
@@ -17,11 +18,15 @@ __all__ = ["STAGES", "StageEntry", "tune_params"]
 @dataclass(frozen=True)
 class StageEntry:
     stage: Stage
-    make_params: Callable[[str], Any]  # method → parameters
+    make_params: Callable[[Method], Any]  # method → parameters
 
 
 def tune_params(
-    source: str, method: str, *, max_iterations: int | None = None, starts: int = 1
+    source: str,
+    method: Method = Method.CORRECTED,
+    *,
+    max_iterations: int | None = None,
+    starts: int = 1,
 ) -> TuneStageParams:
     """The tune stage's parameters from the command line's options."""
     options: dict[str, Any] = {"method": method, "starts": starts}

@@ -16,7 +16,7 @@ from astropy.table import Table
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from gzbcat.catalogue.commands import register
+from gzbcat.cli.catalogue import register
 
 
 def make_app(db_url: str) -> typer.Typer:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from gzbcat.catalogue.commands import parse_radius_arcsec
 from gzbcat.catalogue.crossmatch import CrossmatchError, crossmatch
 from gzbcat.catalogue.external import import_table
+from gzbcat.cli.catalogue import parse_radius_arcsec
 from gzbcat.stages.ingest import ingest_subjects
 
 

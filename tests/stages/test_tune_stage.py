@@ -47,7 +47,7 @@ def ingested(engine: Engine, sample: Path) -> Engine:
 
 def test_both_sources_are_tuned_with_a_fits_row(ingested: Engine) -> None:
     for source, stage in TUNE_STAGES.items():
-        summary = run_stage(ingested, stage, tune_params(source, "corrected", max_iterations=40))
+        summary = run_stage(ingested, stage, tune_params(source, max_iterations=40))
         assert (summary.done, summary.failed) == (1, 0), summary.failures
     with session_scope(ingested) as session:
         rows = session.execute(
@@ -70,12 +70,9 @@ def test_both_sources_are_tuned_with_a_fits_row(ingested: Engine) -> None:
     assert all(err is not None and err > 0 for err in disks)  # Hessian lower bounds
     # Nothing is due again; a new aggregate makes only the aggregate's tune due.
     stage = TUNE_STAGES["aggregate"]
-    assert (
-        run_stage(ingested, stage, tune_params("aggregate", "corrected", max_iterations=40)).due
-        == 0
-    )
+    assert run_stage(ingested, stage, tune_params("aggregate", max_iterations=40)).due == 0
     run_stage(ingested, aggregate.STAGE, aggregate.AggregateParams(), force=True)
-    again = run_stage(ingested, stage, tune_params("aggregate", "corrected", max_iterations=40))
+    again = run_stage(ingested, stage, tune_params("aggregate", max_iterations=40))
     assert again.done == 1
     with session_scope(ingested) as session:
         tuned = session.scalars(select(schema.Model).where(schema.Model.kind == "tuned")).all()
@@ -95,7 +92,7 @@ def test_a_model_without_disk_is_a_failed_unit_with_the_reason(ingested: Engine)
             run_id=None,
         )
     summary = run_stage(
-        ingested, TUNE_STAGES["aggregate"], tune_params("aggregate", "corrected", max_iterations=5)
+        ingested, TUNE_STAGES["aggregate"], tune_params("aggregate", max_iterations=5)
     )
     assert summary.failed == 1
     assert "disk" in summary.failures[0][1]

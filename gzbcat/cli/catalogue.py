@@ -1,4 +1,4 @@
-"""Typer commands for the catalogue: ``export``, ``query``, ``import-table``, ``crossmatch``.
+"""The catalogue's commands: ``export``, ``query``, ``import-table``, ``crossmatch``.
 
 Thin wrappers: each maps its options onto one function of :mod:`gzbcat.catalogue`, prints
 the result and a short summary, and turns a domain error into ``error: …`` on stderr and exit
@@ -13,9 +13,16 @@ from typing import Annotated
 
 import typer
 
-from gzbcat.cli_common import fail, open_engine
+from gzbcat.cli.common import fail, open_engine
 
-__all__ = ["register"]
+__all__ = [
+    "crossmatch_command",
+    "export_command",
+    "import_table_command",
+    "parse_radius_arcsec",
+    "query_command",
+    "register",
+]
 
 RADIUS_HELP = "Match radius with its unit, e.g. 2arcsec, 0.5arcmin (astropy unit syntax)."
 

@@ -1,10 +1,9 @@
-"""The ``gzbcat plot`` command: a thin Typer wrapper over :mod:`gzbcat.plots`.
+"""``gzbcat plot``: a thin Typer wrapper over :mod:`gzbcat.plots`.
 
-It lives apart from ``gzbcat/cli.py`` so that the pictures can be developed and tested on
-their own; the main CLI adds it with :func:`register`. The database URL comes from
-``ctx.obj.db_url``, which the main app's callback sets (``--db`` / ``GZBCAT_DATABASE_URL``).
-matplotlib is an optional extra: without it the command says how to install it and exits 2,
-and nothing else in gzbcat needs it.
+The main app adds it with :func:`register`; the database URL comes from ``ctx.obj.db_url``,
+which the main app's callback sets (``--db`` / ``GZBCAT_DATABASE_URL``). matplotlib is an
+optional extra: without it the command says how to install it and exits 2, and nothing else
+in gzbcat needs it.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gzbcat.cli_common import fail, open_engine
+from gzbcat.cli.common import fail, open_engine
 
 __all__ = ["plot_command", "register"]
 

@@ -1,7 +1,6 @@
-"""The ``gzbcat simulate`` command: a thin Typer wrapper over :func:`gzbcat.simulate.simulate`.
+"""``gzbcat simulate``: a thin Typer wrapper over :func:`gzbcat.simulate.simulate`.
 
-It lives apart from ``gzbcat/cli.py`` so that the simulator can be developed and tested on
-its own; the main CLI adds it with :func:`register`.
+The main app adds it with :func:`register`; it needs no database.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register"]
+from gzbcat.cli.common import fail
+
+__all__ = ["register", "simulate_command"]
 
 
 def simulate_command(
@@ -57,8 +58,7 @@ def simulate_command(
             real_subjects=not builtin,
         )
     except (ValueError, OSError) as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
+        raise fail(str(error)) from None
     seconds = time.perf_counter() - started
     counts = summary.n_components
     typer.echo(f"simulated {len(summary.subject_ids)} galaxies into {summary.outdir}")

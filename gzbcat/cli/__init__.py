@@ -1,0 +1,69 @@
+"""The ``gzbcat`` command line: thin Typer commands over the stage functions.
+
+Each command maps its options onto one function call and prints a one-screen summary; domain
+errors become a readable message and a non-zero exit code. One module per command group:
+
+- :mod:`~gzbcat.cli.common`: the error exit, the engine, progress bars, summaries, ``--method``;
+- :mod:`~gzbcat.cli.status`: ``init`` and ``status``;
+- :mod:`~gzbcat.cli.ingest`: the ``ingest`` group;
+- :mod:`~gzbcat.cli.stages`: ``aggregate``, ``best-individual``, ``tune`` and ``run``;
+- :mod:`~gzbcat.cli.demo`: ``demo``;
+- :mod:`~gzbcat.cli.simulate`: ``simulate``;
+- :mod:`~gzbcat.cli.catalogue`: ``export``, ``query``, ``import-table`` and ``crossmatch``;
+- :mod:`~gzbcat.cli.plots`: ``plot``.
+
+The app's callback reads ``--db`` (or ``GZBCAT_DATABASE_URL``) into ``ctx.obj.db_url``, which
+every command that touches the database opens with :func:`~gzbcat.cli.common.open_engine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from gzbcat.cli import catalogue, demo, ingest, plots, simulate, stages, status
+from gzbcat.settings import DEFAULT_DATABASE_URL, database_url
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="gzbcat",
+    help="Turn Galaxy Builder's Zooniverse exports into a queryable catalogue of galaxy models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class _State:
+    db_url: str
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="GZBCAT_DATABASE_URL",
+            help=f"Database URL (SQLAlchemy form). Default: {DEFAULT_DATABASE_URL}",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = _State(db_url=database_url(db))
+
+
+# The commands in the order `gzbcat --help` lists them (the ingest group comes last there).
+app.command("init")(status.init_command)
+stages.register(app)
+app.command("status")(status.status_command)
+demo.register(app)
+simulate.register(app)
+catalogue.register(app)
+plots.register(app)
+ingest.register(app)

@@ -1,0 +1,80 @@
+"""What every command module shares: the error exit, the engine, progress and summaries.
+
+Also the ``--method`` option, typed :class:`~gzbcat.model.Method` so that Typer lists the
+choices and refuses any other value with its usage error (exit code 2); the code below the
+command line receives the enum, never a string to re-check.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from gzbcat.model import Method
+
+__all__ = ["METHOD_HELP", "MethodOption", "fail", "open_engine", "print_summary", "progress"]
+
+METHOD_HELP = (
+    "'corrected' (the published method with its known bugs fixed) or 'reference' "
+    "(its quirks reproduced, for one-to-one comparison)"
+)
+
+MethodOption = Annotated[Method, typer.Option("--method", help=METHOD_HELP)]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the exit to raise."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def open_engine(ctx: typer.Context, *, check: bool = True) -> Any:
+    """The engine for ``ctx.obj.db_url``, disposed when the command ends.
+
+    ``check`` refuses a database whose schema is missing or stale, saying how to fix it.
+    """
+    from gzbcat.db.engine import SchemaError, check_schema, make_engine
+
+    engine = make_engine(ctx.obj.db_url)
+    ctx.call_on_close(engine.dispose)
+    if check:
+        try:
+            check_schema(engine)
+        except SchemaError as error:
+            raise fail(str(error)) from None
+    return engine
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silence when the output is redirected."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def print_summary(title: str, summary: Any) -> None:
+    """An ingest summary: its non-empty counts, then its problems (the first few in full)."""
+    typer.secho(title, bold=True)
+    values = summary.as_dict()
+    problems = values.pop("problems")
+    n_problems = values.pop("n_problems")
+    values.pop("source", None)
+    for key, value in values.items():
+        if value:
+            typer.echo(f"  {key.replace('_', ' ')}: {value}")
+    if n_problems:
+        typer.secho(f"  problems: {n_problems} (recorded in ingest_errors)", fg="yellow")
+        for message in problems:
+            typer.echo(f"    - {message}")
+        if n_problems > len(problems):
+            typer.echo(f"    … and {n_problems - len(problems)} more")

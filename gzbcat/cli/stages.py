@@ -1,0 +1,191 @@
+"""The per-subject stages: ``aggregate``, ``best-individual``, ``tune`` and ``run``.
+
+Each maps the common options onto :func:`gzbcat.stages.runner.run_stage` with the stage's
+parameters from :mod:`gzbcat.stages.registry`, and prints one line per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from gzbcat.cli.common import MethodOption, fail, open_engine, progress
+from gzbcat.model import Method
+
+__all__ = ["register"]
+
+WorkersOption = Annotated[
+    int, typer.Option("--workers", help="Processes computing units in parallel.")
+]
+SubjectsOption = Annotated[
+    list[int] | None,
+    typer.Option("--subjects", help="Only these subject ids (repeat the option)."),
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="Run at most this many units, then stop.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Redo units that are done and up to date.")
+]
+RetryOption = Annotated[
+    bool, typer.Option("--retry-failed", help="Retry units that failed with the same inputs.")
+]
+
+
+def _run_stage_command(
+    ctx: typer.Context,
+    name: str,
+    *,
+    method: Method,
+    workers: int,
+    subjects: list[int] | None,
+    limit: int | None,
+    force: bool,
+    retry_failed: bool,
+    params: Any = None,
+) -> None:
+    from gzbcat.stages.registry import STAGES
+    from gzbcat.stages.runner import run_stage
+
+    if workers < 1:
+        raise fail("--workers must be at least 1")
+    entry = STAGES[name]
+    engine = open_engine(ctx)
+    try:
+        with progress(name) as advance:
+            summary = run_stage(
+                engine,
+                entry.stage,
+                params if params is not None else entry.make_params(method),
+                workers=workers,
+                subjects=subjects or None,
+                limit=limit,
+                force=force,
+                retry_failed=retry_failed,
+                progress=advance,
+            )
+    except KeyboardInterrupt:
+        typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
+        raise typer.Exit(130) from None
+    times = sorted(summary.compute_seconds)
+    median = f", median compute {times[len(times) // 2]:.3f} s" if times else ""
+    typer.echo(
+        f"{name}: {summary.done} done, {summary.failed} failed"
+        f"{f', {summary.lost} taken over' if summary.lost else ''} "
+        f"({summary.due} were due) in {summary.seconds:.1f} s{median}"
+    )
+    for subject_id, error in summary.failures[:10]:
+        typer.echo(f"  failed subject {subject_id}: {error}")
+
+
+def _stage_command(name: str, summary: str) -> Callable[..., None]:
+    """The command ``gzbcat <name>``: one per-subject stage with the common options."""
+
+    def command(
+        ctx: typer.Context,
+        method: MethodOption = Method.CORRECTED,
+        workers: WorkersOption = 1,
+        subjects: SubjectsOption = None,
+        limit: LimitOption = None,
+        force: ForceOption = False,
+        retry_failed: RetryOption = False,
+    ) -> None:
+        _run_stage_command(
+            ctx,
+            name,
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+        )
+
+    command.__doc__ = summary
+    return command
+
+
+def tune_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Option("--source", help="Which models to tune: aggregate, best_individual or both."),
+    ] = "both",
+    method: MethodOption = Method.CORRECTED,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option("--max-iterations", help="L-BFGS-B iterations of the full stage.", min=1),
+    ] = None,
+    starts: Annotated[
+        int, typer.Option("--starts", help="Starts per fit (K − 1 jittered); best kept.", min=1)
+    ] = 1,
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Fit aggregate and/or best-individual models to their images (resumable)."""
+    from gzbcat.stages.registry import tune_params
+    from gzbcat.stages.tune import SOURCES
+
+    chosen = list(SOURCES) if source == "both" else [source]
+    if any(s not in SOURCES for s in chosen):
+        raise fail(f"--source must be aggregate, best_individual or both, not {source!r}")
+    for name in chosen:
+        _run_stage_command(
+            ctx,
+            f"tune-{name.replace('_', '-')}",
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+            params=tune_params(name, method, max_iterations=max_iterations, starts=starts),
+        )
+
+
+def run_command(
+    ctx: typer.Context,
+    method: MethodOption = Method.CORRECTED,
+    workers: WorkersOption = 1,
+    subjects: SubjectsOption = None,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryOption = False,
+) -> None:
+    """Run every stage in order (each resumable; done units are skipped)."""
+    from gzbcat.stages.registry import STAGES
+
+    for name in STAGES:
+        _run_stage_command(
+            ctx,
+            name,
+            method=method,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            force=force,
+            retry_failed=retry_failed,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``aggregate``, ``best-individual``, ``tune`` and ``run`` to ``app``."""
+    app.command("aggregate")(
+        _stage_command(
+            "aggregate",
+            "Cluster each subject's volunteer drawings into an aggregate model (resumable).",
+        )
+    )
+    app.command("best-individual")(
+        _stage_command(
+            "best-individual",
+            "Pick each subject's volunteer model that fits the image best (resumable).",
+        )
+    )
+    app.command("tune")(tune_command)
+    app.command("run")(run_command)
