@@ -17,6 +17,14 @@ PURE_MODULES = [
     "gzbcat.rendering",
     "gzbcat.fitting",
     "gzbcat.simulate",
+    "gzbcat.simulate.crowd",
+    "gzbcat.simulate.records",
+    "gzbcat.simulate.sample",
+    "gzbcat.simulate.setups",
+    "gzbcat.simulate.sliders",
+    "gzbcat.simulate.truth",
+    "gzbcat.simulate.volunteers",
+    "gzbcat.simulate.writer",
 ]
 
 
