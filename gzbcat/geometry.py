@@ -24,6 +24,7 @@ __all__ = [
     "box_vertices",
     "deproject",
     "ellipse_vertices",
+    "nearest_on_polyline",
     "reproject",
     "rotation_matrix",
     "shape_area",
@@ -191,6 +192,40 @@ def shape_area(params: np.ndarray | tuple[float, ...], kind: str) -> np.ndarray:
     if kind == "box":
         return 4.0 * re * re * q
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
+
+
+def nearest_on_polyline(
+    points: np.ndarray, vertices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Squared distance from each point to a poly-line, and where on it the nearest point is.
+
+    For the segment [v, w] with edge e = w − v, the point p is nearest to v + t·e with
+    ``t = clip((p − v)·e / |e|², 0, 1)``; its squared distance is ``|v + t·e − p|²``, and the
+    poly-line's is the smallest over its segments (ties: the lowest segment). A zero-length
+    segment acts as its vertex. This is the definition that the optimised kernels of the
+    renderer (``rendering.spiral``) and of the arm metric (``aggregation.spirals``) are tested
+    against.
+
+    Parameters
+    ----------
+    points
+        (P, 2) points (x, y).
+    vertices
+        (N, 2) poly-line vertices, N ≥ 2.
+
+    Returns
+    -------
+    (d2, segment, t): each (P,): the squared distance, the index j of the nearest segment
+    [vertices[j], vertices[j + 1]], and the position t ∈ [0, 1] of the nearest point on it.
+    """
+    p = np.asarray(points, dtype=np.float64)[:, None, :]
+    v, w = vertices[None, :-1], vertices[None, 1:]
+    e = w - v
+    t = np.clip(((p - v) * e).sum(-1) / np.maximum((e * e).sum(-1), 1e-300), 0.0, 1.0)
+    d2 = ((v + t[..., None] * e - p) ** 2).sum(-1)
+    segment = d2.argmin(axis=1)
+    rows = np.arange(len(segment))
+    return d2[rows, segment], segment, t[rows, segment]
 
 
 def deproject(
