@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -62,6 +62,18 @@ class MethodTable(dict[Method, _Rules]):
     method raises ``ValueError`` naming the choices, so the table is also where a mistyped
     method is caught.
     """
+
+    @classmethod
+    def from_columns(
+        cls, rules: Callable[..., _Rules], **switches: tuple[Any, Any]
+    ) -> MethodTable[_Rules]:
+        """A table written one switch per line: ``name=(corrected value, reference value)``."""
+        return cls(
+            {
+                method: rules(**{name: values[column] for name, values in switches.items()})
+                for column, method in enumerate((Method.CORRECTED, Method.REFERENCE))
+            }
+        )
 
     def __missing__(self, key: object) -> _Rules:
         choices = ", ".join(m.value for m in Method)

@@ -42,21 +42,13 @@ class AggregationRules:
     transitive_merge: bool
 
 
-AGGREGATION_RULES: MethodTable[AggregationRules] = MethodTable(
-    {
-        Method.CORRECTED: AggregationRules(
-            exact_shapes=False,
-            equalised_fit_lines=True,
-            isotropic_scale=True,
-            transitive_merge=True,
-        ),
-        Method.REFERENCE: AggregationRules(
-            exact_shapes=True,
-            equalised_fit_lines=False,
-            isotropic_scale=False,
-            transitive_merge=False,
-        ),
-    }
+AGGREGATION_RULES: MethodTable[AggregationRules] = MethodTable.from_columns(
+    AggregationRules,
+    # switch = (corrected, reference)
+    exact_shapes=(False, True),
+    equalised_fit_lines=(True, False),
+    isotropic_scale=(True, False),
+    transitive_merge=(True, False),
 )
 
 

@@ -105,23 +105,14 @@ class FittingRules:
     dof_subtracts_parameters: bool
 
 
-FITTING_RULES: MethodTable[FittingRules] = MethodTable(
-    {
-        Method.CORRECTED: FittingRules(
-            bar_luminosity_with_c=True,
-            honour_falloff=True,
-            frac_of_itself_and_disk=True,
-            scaled_coordinates=True,
-            dof_subtracts_parameters=True,
-        ),
-        Method.REFERENCE: FittingRules(
-            bar_luminosity_with_c=False,
-            honour_falloff=False,
-            frac_of_itself_and_disk=False,
-            scaled_coordinates=False,
-            dof_subtracts_parameters=False,
-        ),
-    }
+FITTING_RULES: MethodTable[FittingRules] = MethodTable.from_columns(
+    FittingRules,
+    # switch = (corrected, reference)
+    bar_luminosity_with_c=(True, False),
+    honour_falloff=(True, False),
+    frac_of_itself_and_disk=(True, False),
+    scaled_coordinates=(True, False),
+    dof_subtracts_parameters=(True, False),
 )
 
 

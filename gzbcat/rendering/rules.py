@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gzbcat.model import Method, MethodTable
+from gzbcat.model import MethodTable
 
 __all__ = ["EXACT_B_BELOW_N", "RENDERING_RULES", "Oversample", "RenderingRules"]
 
@@ -58,21 +58,12 @@ class RenderingRules:
     psf_correlates: bool
 
 
-RENDERING_RULES: MethodTable[RenderingRules] = MethodTable(
-    {
-        Method.CORRECTED: RenderingRules(
-            default_oversample="adaptive",
-            exact_b_below_n=EXACT_B_BELOW_N,
-            arm_profile_oversample=None,
-            arm_roll_sign=-1.0,
-            psf_correlates=False,
-        ),
-        Method.REFERENCE: RenderingRules(
-            default_oversample=5,
-            exact_b_below_n=0.0,
-            arm_profile_oversample=1,
-            arm_roll_sign=1.0,
-            psf_correlates=True,
-        ),
-    }
+RENDERING_RULES: MethodTable[RenderingRules] = MethodTable.from_columns(
+    RenderingRules,
+    # switch = (corrected, reference)
+    default_oversample=("adaptive", 5),
+    exact_b_below_n=(EXACT_B_BELOW_N, 0.0),
+    arm_profile_oversample=(None, 1),
+    arm_roll_sign=(-1.0, 1.0),
+    psf_correlates=(False, True),
 )

@@ -100,11 +100,11 @@ class ParsingRules:
     zero_means_default: bool
 
 
-PARSING_RULES: MethodTable[ParsingRules] = MethodTable(
-    {
-        Method.CORRECTED: ParsingRules(pixel_centre_offset=0.5, zero_means_default=False),
-        Method.REFERENCE: ParsingRules(pixel_centre_offset=0.0, zero_means_default=True),
-    }
+PARSING_RULES: MethodTable[ParsingRules] = MethodTable.from_columns(
+    ParsingRules,
+    # switch = (corrected, reference)
+    pixel_centre_offset=(0.5, 0.0),
+    zero_means_default=(False, True),
 )
 
 _PARAMETER_INDEX = {"mux": 0, "muy": 1, "roll": 2, "re": 3, "q": 4, "intensity": 5, "n": 6, "c": 7}
