@@ -25,12 +25,9 @@ renderer (spec §7), convolved with a PSF and given Gaussian noise of σ² = sky
 ``../shared/data/galaxy-builder`` when that folder is available, else from a built-in Moffat
 PSF and 100–140 px images (:func:`builtin_setup`).
 
-Volunteers (:func:`draw_volunteer`) draw in *model* space — the true components with the
-scatter and biases people show (under-drawn bars, missed and spurious components, hand-drawn
-arms over part of the true arm, untouched sliders) — and
-:func:`~gzbcat.zooniverse.annotations.model_to_annotation`, the exact inverse of the parser,
-turns the drawing into annotation JSON. A small fraction of classifications is junk: empty, or
-malformed in a way the parser must reject.
+Simulated volunteers (:func:`draw_volunteer`) draw the truth with the scatter and biases
+people show, and the parser's inverse turns each drawing into annotation JSON; a few
+classifications are junk on purpose (see :mod:`gzbcat.simulate.volunteers`).
 
 Modules: ``setups`` (image sizes, PSFs, masks and noise, real or built-in), ``truth`` (the true
 galaxy and its observed image), ``volunteers`` (what each volunteer draws, junk included) with

@@ -15,33 +15,13 @@ from typing import Any
 import numpy as np
 
 from gzbcat.model import GalaxyModel, Method, SersicComponent
-from gzbcat.zooniverse.canvas import (
-    ARM_INTENSITY_FACTOR,
-    ARM_INTENSITY_SLIDER,
-    ARM_SPREAD_SLIDER,
-    COMPONENT_INTENSITY_FACTOR,
-    COMPONENT_SLIDERS,
-    DISK_SIZE_CORRECTION,
-    DRAWING_TASKS,
-    EXPORTED_SLIDERS,
-    FALLOFF_SLIDER,
-    PARSING_RULES,
-    SIZE_FACTOR,
-    TASK_LABELS,
-    TOOL_LABELS,
-    CanvasFrame,
-    CanvasTransform,
-    Slider,
-    canvas_transform,
-    points_to_canvas,
-    to_canvas,
-)
+from gzbcat.zooniverse import canvas
 
 __all__ = ["model_to_annotation"]
 
 
 def _slider_entry(
-    value: float, slider: Slider, zero_means_default: bool, untouched_as_strings: bool
+    value: float, slider: canvas.Slider, zero_means_default: bool, untouched_as_strings: bool
 ) -> Any:
     """How a volunteer's slider at ``value`` appears in the export."""
     if untouched_as_strings and value == float(slider.untouched):
@@ -51,7 +31,7 @@ def _slider_entry(
     return float(value)
 
 
-def _slider_object(slider: Slider, value: Any) -> dict[str, Any]:
+def _slider_object(slider: canvas.Slider, value: Any) -> dict[str, Any]:
     return {"task": slider.name, "value": value}
 
 
@@ -63,7 +43,7 @@ def _degrees(angle: float) -> float:
 def _draw_component(
     name: str,
     comp: SersicComponent,
-    t: CanvasTransform,
+    t: canvas.CanvasTransform,
     scale: float,
     zero_means_default: bool,
     untouched_as_strings: bool,
@@ -75,12 +55,12 @@ def _draw_component(
         raise ValueError(f"a bulge drawing cannot carry c={comp.c} (needs c=2)")
     if not (comp.re > 0 and comp.q > 0 and scale > 0):
         raise ValueError(f"{name}: re, q and the scale slider must be positive to be drawn")
-    x, y = to_canvas(t, float(comp.mux), float(comp.muy))
+    x, y = canvas.to_canvas(t, float(comp.mux), float(comp.muy))
     roll = float(comp.roll) + t.rotation  # the canvas-frame roll, before the correction
     re = float(comp.re) / t.s
     if name == "disk":
-        re /= DISK_SIZE_CORRECTION
-    axis = re * SIZE_FACTOR / scale  # drawn semi-axis (ellipse) or side (bar) along roll
+        re /= canvas.DISK_SIZE_CORRECTION
+    axis = re * canvas.SIZE_FACTOR / scale  # drawn semi-axis (ellipse) or side (bar) along roll
     other = axis * float(comp.q)
     # The parser puts the major axis at angle + 90° when rx > ry and at angle otherwise;
     # drawing `axis` as rx at angle = roll − 90° gives back roll (and a q > 1 model comes back
@@ -96,7 +76,7 @@ def _draw_component(
             "frame": 0,
             "width": w,
             "height": h,
-            "tool_label": TOOL_LABELS[name],
+            "tool_label": canvas.TOOL_LABELS[name],
         }
     else:
         rx, ry = axis, other
@@ -108,22 +88,22 @@ def _draw_component(
             "tool": 0,
             "angle": _degrees(roll - (0.0 if rx == ry else math.pi / 2)),
             "frame": 0,
-            "tool_label": TOOL_LABELS[name],
+            "tool_label": canvas.TOOL_LABELS[name],
         }
-    sliders = COMPONENT_SLIDERS[name]
-    values = (scale, float(comp.intensity) * COMPONENT_INTENSITY_FACTOR, float(comp.n), 2.0)
+    sliders = canvas.COMPONENT_SLIDERS[name]
+    values = (scale, float(comp.intensity) * canvas.COMPONENT_INTENSITY_FACTOR, float(comp.n), 2.0)
     if name == "bar":
         values = (*values[:3], float(comp.c))
     entries = [
         _slider_entry(v, s, zero_means_default, untouched_as_strings)
-        for v, s in zip(values[: EXPORTED_SLIDERS[name]], sliders, strict=False)
+        for v, s in zip(values[: canvas.EXPORTED_SLIDERS[name]], sliders, strict=False)
     ]
     return drawing, entries
 
 
 def model_to_annotation(
     model: GalaxyModel,
-    frame: CanvasFrame,
+    frame: canvas.CanvasFrame,
     *,
     method: Method = Method.CORRECTED,
     sliders: Mapping[str, float] | None = None,
@@ -161,8 +141,8 @@ def model_to_annotation(
         Four task objects (``disk``, ``bulge``, ``bar``, ``spiral``) with positional slider
         entries, JSON-serialisable (``json.dumps`` gives an ``annotations`` cell).
     """
-    t = canvas_transform(frame, method)
-    zero_means_default = PARSING_RULES[method].zero_means_default
+    t = canvas.canvas_transform(frame, method)
+    zero_means_default = canvas.PARSING_RULES[method].zero_means_default
     scales = dict(sliders or {})
     unknown = set(scales) - {"disk", "bulge", "bar"}
     if unknown:
@@ -170,10 +150,10 @@ def model_to_annotation(
     out: list[dict[str, Any]] = []
     for name in ("disk", "bulge", "bar"):
         comp: SersicComponent | None = getattr(model, name)
-        sliders_of = COMPONENT_SLIDERS[name]
+        sliders_of = canvas.COMPONENT_SLIDERS[name]
         if comp is None:
             drawings: list[dict[str, Any]] = []
-            entries: list[Any] = [s.untouched for s in sliders_of[: EXPORTED_SLIDERS[name]]]
+            entries: list[Any] = [s.untouched for s in sliders_of[: canvas.EXPORTED_SLIDERS[name]]]
         else:
             drawing, entries = _draw_component(
                 name,
@@ -185,7 +165,11 @@ def model_to_annotation(
             )
             drawings = [drawing]
         value: list[dict[str, Any]] = [
-            {"task": DRAWING_TASKS[name], "task_label": TASK_LABELS[name], "value": drawings}
+            {
+                "task": canvas.DRAWING_TASKS[name],
+                "task_label": canvas.TASK_LABELS[name],
+                "value": drawings,
+            }
         ]
         value += [_slider_object(s, e) for s, e in zip(sliders_of, entries, strict=False)]
         out.append({"task": name, "task_label": None, "value": value})
@@ -196,10 +180,10 @@ def model_to_annotation(
     falloff = falloffs.pop() if falloffs else 1.0
     arms = []
     for arm in model.arms:
-        points = points_to_canvas(t, np.asarray(arm.points, dtype=np.float64).reshape(-1, 2))
+        points = canvas.points_to_canvas(t, np.asarray(arm.points, dtype=np.float64).reshape(-1, 2))
         details = [
-            (float(arm.intensity) * ARM_INTENSITY_FACTOR, ARM_INTENSITY_SLIDER),
-            (float(arm.spread) / t.s, ARM_SPREAD_SLIDER),
+            (float(arm.intensity) * canvas.ARM_INTENSITY_FACTOR, canvas.ARM_INTENSITY_SLIDER),
+            (float(arm.spread) / t.s, canvas.ARM_SPREAD_SLIDER),
         ]
         arms.append(
             {
@@ -210,7 +194,7 @@ def model_to_annotation(
                     {"value": _slider_entry(v, s, zero_means_default, untouched_as_strings)}
                     for v, s in details
                 ],
-                "tool_label": TOOL_LABELS["spiral"],
+                "tool_label": canvas.TOOL_LABELS["spiral"],
             }
         )
     out.append(
@@ -219,14 +203,14 @@ def model_to_annotation(
             "task_label": None,
             "value": [
                 {
-                    "task": DRAWING_TASKS["spiral"],
-                    "task_label": TASK_LABELS["spiral"],
+                    "task": canvas.DRAWING_TASKS["spiral"],
+                    "task_label": canvas.TASK_LABELS["spiral"],
                     "value": arms,
                 },
                 _slider_object(
-                    FALLOFF_SLIDER,
+                    canvas.FALLOFF_SLIDER,
                     _slider_entry(
-                        falloff, FALLOFF_SLIDER, zero_means_default, untouched_as_strings
+                        falloff, canvas.FALLOFF_SLIDER, zero_means_default, untouched_as_strings
                     ),
                 ),
             ],
