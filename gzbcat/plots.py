@@ -262,8 +262,9 @@ def load_subject_plot_data(session: Session, subject_id: int) -> SubjectPlotData
     from sqlalchemy import select
 
     from gzbcat.db import schema
-    from gzbcat.db.rows import load_subject_image
-    from gzbcat.stages.loaders import load_models, model_ids_by_subject
+    from gzbcat.db.images import load_subject_image
+    from gzbcat.db.models import load_models
+    from gzbcat.stages.loaders import model_ids_by_subject
 
     subject = session.get(schema.Subject, subject_id)
     if subject is None:

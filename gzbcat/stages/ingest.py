@@ -29,13 +29,8 @@ from sqlalchemy.orm import Session
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples, upsert
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import (
-    ARM_COLUMNS,
-    COMPONENT_COLUMNS,
-    arm_tuples,
-    component_tuples,
-    subject_image_row,
-)
+from gzbcat.db.images import subject_image_row
+from gzbcat.db.models import ARM_COLUMNS, COMPONENT_COLUMNS, arm_tuples, component_tuples
 from gzbcat.model import SubjectImage
 from gzbcat.stages.runs import finish_run, start_run
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, select
 
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import load_model, load_subject_image
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import load_model
 from gzbcat.stages import ingest as ingest_module
 from gzbcat.stages.ingest import (
     ingest_classifications,
