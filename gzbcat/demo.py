@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from gzbcat.catalogue.demo import CatalogueDemoResult, run_catalogue_demo
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine, session_scope, upgrade
+from gzbcat.db.models import load_models
 from gzbcat.model import GalaxyModel, Method
 from gzbcat.settings import shared_data_dir
 from gzbcat.simulate import simulate
@@ -31,7 +32,6 @@ from gzbcat.stages.ingest import (
     ingest_fitting_metadata,
     ingest_subjects,
 )
-from gzbcat.stages.loaders import load_models
 from gzbcat.stages.registry import STAGES
 from gzbcat.stages.runner import RunSummary, run_stage
 from gzbcat.stages.status import status

@@ -20,7 +20,8 @@ from gzbcat.catalogue.external import ext_table_name
 from gzbcat.catalogue.query import QueryError, run_query
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import load_subject_image
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import load_models
 from gzbcat.plots import (
     DPI,
     FORMATS,
@@ -35,7 +36,7 @@ from gzbcat.plots import (
     require_matplotlib,
     subject_panels,
 )
-from gzbcat.stages.loaders import load_models, model_ids_by_subject
+from gzbcat.stages.loaders import model_ids_by_subject
 
 __all__ = [
     "HART_MISSING",

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from gzbcat.aggregation import AggregationParams, aggregate
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples
+from gzbcat.db.models import load_models, replace_model
 from gzbcat.model import GalaxyModel, Method
-from gzbcat.stages.loaders import hash_groups, load_models
+from gzbcat.stages.loaders import hash_groups
 from gzbcat.stages.runner import Stage, StoreContext
-from gzbcat.stages.writers import replace_model
 
 __all__ = ["STAGE", "AggregateInputs", "AggregateOutputs", "AggregateParams"]
 

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from gzbcat.aggregation.best_individual import best_individual
 from gzbcat.db import schema
-from gzbcat.db.rows import load_subject_image
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import load_models, replace_model
 from gzbcat.model import GalaxyModel, Method, SubjectImage
-from gzbcat.stages.loaders import hash_groups, load_models, model_ids_by_subject
+from gzbcat.stages.loaders import hash_groups, model_ids_by_subject
 from gzbcat.stages.runner import Stage, StoreContext
-from gzbcat.stages.writers import replace_model
 
 __all__ = ["STAGE", "BestIndividualParams"]
 

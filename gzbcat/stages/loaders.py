@@ -1,4 +1,7 @@
-"""Reading what the stages (and pictures) need, in a few queries per subject."""
+"""What the per-subject stages (and pictures) queue on: model ids per subject, input hashes.
+
+Models themselves are read with :func:`gzbcat.db.models.load_models`.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gzbcat.db import schema
-from gzbcat.db.rows import model_from_rows
-from gzbcat.model import GalaxyModel
 
-__all__ = ["hash_groups", "load_models", "model_ids_by_subject"]
-
-
-def load_models(session: Session, model_ids: Sequence[int]) -> dict[int, GalaxyModel]:
-    """Several models by id, with two queries (components, arms) in all."""
-    if not model_ids:
-        return {}
-    ids = list(model_ids)
-    components: dict[int, list[Any]] = defaultdict(list)
-    arms: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(
-        select(schema.Component.__table__).where(schema.Component.model_id.in_(ids))
-    ).mappings():
-        components[row["model_id"]].append(row)
-    for row in session.execute(
-        select(schema.Arm.__table__).where(schema.Arm.model_id.in_(ids))
-    ).mappings():
-        arms[row["model_id"]].append(row)
-    return {i: model_from_rows(components[i], arms[i]) for i in ids}
+__all__ = ["hash_groups", "model_ids_by_subject"]
 
 
 def model_ids_by_subject(

@@ -17,12 +17,12 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from gzbcat.db import schema
-from gzbcat.db.rows import load_subject_image
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import insert_model, load_models
 from gzbcat.fitting import FitError, TuneParams, TuneResult, tune
 from gzbcat.model import GalaxyModel, Method, SubjectImage
-from gzbcat.stages.loaders import hash_groups, load_models
+from gzbcat.stages.loaders import hash_groups
 from gzbcat.stages.runner import Stage, StoreContext
-from gzbcat.stages.writers import insert_model
 
 __all__ = ["SOURCES", "TUNE_STAGES", "TuneStageParams"]
 

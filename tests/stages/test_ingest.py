@@ -17,8 +17,9 @@ from sqlalchemy import Engine, func, select
 
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import load_model, load_subject_image
-from gzbcat.stages import ingest as ingest_module
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import load_model
+from gzbcat.stages.ingest import _parsing as ingest_parsing
 from gzbcat.stages.ingest import (
     ingest_classifications,
     ingest_fitting_metadata,
@@ -296,8 +297,8 @@ def test_interrupted_ingest_is_consistent_and_a_rerun_completes_it(
     header, rows = _sample_rows(sample)
     many = [dict(rows[i % 3], classification_id=str(1000 + i)) for i in range(10)]
     export = _write_rows(tmp_path / "many.csv", header, many)
-    monkeypatch.setattr(ingest_module, "CLASSIFICATION_BATCH", 4)
-    real_parse = ingest_module.parse_annotation
+    monkeypatch.setattr(ingest_parsing, "CLASSIFICATION_BATCH", 4)
+    real_parse = ingest_parsing.parse_annotation
     calls = {"n": 0}
 
     def parse_then_die(*args, **kwargs):
@@ -306,13 +307,13 @@ def test_interrupted_ingest_is_consistent_and_a_rerun_completes_it(
             raise KeyboardInterrupt
         return real_parse(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module, "parse_annotation", parse_then_die)
+    monkeypatch.setattr(ingest_parsing, "parse_annotation", parse_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest_classifications(engine, export)
     got = counts(engine)
     assert got["classifications"] == 4  # the first batch only
     assert got["models"] == 4
-    monkeypatch.setattr(ingest_module, "parse_annotation", real_parse)
+    monkeypatch.setattr(ingest_parsing, "parse_annotation", real_parse)
     summary = ingest_classifications(engine, export)
     assert summary.classifications_added == 6
     assert counts(engine)["classifications"] == 10

@@ -19,7 +19,8 @@ from sqlalchemy import Engine, func, select
 
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
-from gzbcat.db.rows import load_subject_image
+from gzbcat.db.images import load_subject_image
+from gzbcat.db.models import load_models
 from gzbcat.model import GalaxyModel, SubjectImage
 from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
@@ -29,7 +30,6 @@ from gzbcat.stages.ingest import (
     ingest_fitting_metadata,
     ingest_subjects,
 )
-from gzbcat.stages.loaders import load_models
 from gzbcat.stages.runner import run_stage
 
 

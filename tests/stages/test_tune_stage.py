@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
+from gzbcat.db.models import replace_model
 from gzbcat.model import GalaxyModel, SersicComponent
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate, best_individual
@@ -25,7 +26,6 @@ from gzbcat.stages.ingest import (
 from gzbcat.stages.registry import tune_params
 from gzbcat.stages.runner import run_stage
 from gzbcat.stages.tune import TUNE_STAGES
-from gzbcat.stages.writers import replace_model
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,30 @@
-"""Conversion between table rows and value types, in one place (STYLE: rows ≠ science objects)."""
+"""GalaxyModel ↔ rows: the one place that turns models into table rows and back.
+
+A model is a ``models`` row plus its ``components`` and ``arms`` rows (DESIGN §3); every stage
+and the ingest write and read models through these functions, so the column layout is known
+here only (STYLE: rows ≠ science objects).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gzbcat.db import schema
 from gzbcat.db.arrays import array_from_bytes, array_to_bytes
+from gzbcat.db.dialect import insert_tuples
 from gzbcat.model import (
     COMPONENT_PARAMETERS,
     GalaxyModel,
     LogSpiralFit,
+    Method,
     SersicComponent,
     SpiralArm,
-    SubjectImage,
 )
 
 __all__ = [
@@ -27,11 +34,11 @@ __all__ = [
     "arm_tuples",
     "component_rows",
     "component_tuples",
+    "insert_model",
     "load_model",
-    "load_subject_image",
+    "load_models",
     "model_from_rows",
-    "subject_image_from_row",
-    "subject_image_row",
+    "replace_model",
 ]
 
 _FIT_FIELDS = (
@@ -174,48 +181,76 @@ def load_model(session: Session, model_id: int) -> GalaxyModel:
     return model_from_rows(list(components), list(arms))
 
 
-def subject_image_row(
-    subject_id: int, image: SubjectImage, *, source_file: str | None, source_sha256: str | None
-) -> dict[str, Any]:
-    """A ``subject_images`` row for a :class:`SubjectImage` (which must carry a sigma)."""
-    if image.sigma is None or image.sigma_source is None:
-        raise ValueError(f"subject {subject_id}: an image is stored only with its sigma")
-    return {
-        "subject_id": subject_id,
-        "width": image.width,
-        "height": image.height,
-        "canvas_width": int(image.canvas_width),
-        "canvas_height": int(image.canvas_height),
-        "image": array_to_bytes(image.image),
-        "sigma": array_to_bytes(image.sigma),
-        "mask": array_to_bytes(np.asarray(image.mask, dtype=bool)),
-        "psf": array_to_bytes(image.psf),
-        "sigma_source": image.sigma_source,
-        "multiplier": float(image.multiplier),
-        "rotation_correction": float(image.rotation_correction),
-        "source_file": source_file,
-        "source_sha256": source_sha256,
-    }
+def load_models(session: Session, model_ids: Sequence[int]) -> dict[int, GalaxyModel]:
+    """Several models by id, with two queries (components, arms) in all."""
+    if not model_ids:
+        return {}
+    ids = list(model_ids)
+    components: dict[int, list[Any]] = defaultdict(list)
+    arms: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(schema.Component.__table__).where(schema.Component.model_id.in_(ids))
+    ).mappings():
+        components[row["model_id"]].append(row)
+    for row in session.execute(
+        select(schema.Arm.__table__).where(schema.Arm.model_id.in_(ids))
+    ).mappings():
+        arms[row["model_id"]].append(row)
+    return {i: model_from_rows(components[i], arms[i]) for i in ids}
 
 
-def subject_image_from_row(row: Any) -> SubjectImage:
-    """A :class:`SubjectImage` from a ``subject_images`` row (ORM object or mapping)."""
-    get = row.__getitem__ if isinstance(row, Mapping) else lambda name: getattr(row, name)
-    rotation = get("rotation_correction")
-    return SubjectImage(
-        image=array_from_bytes(get("image")),
-        mask=array_from_bytes(get("mask")),
-        psf=array_from_bytes(get("psf")),
-        sigma=array_from_bytes(get("sigma")),
-        sigma_source=get("sigma_source"),
-        canvas_width=int(get("canvas_width")),
-        canvas_height=int(get("canvas_height")),
-        multiplier=float(get("multiplier")),
-        rotation_correction=float(rotation) if rotation is not None else 0.0,
+def insert_model(
+    session: Session,
+    subject_id: int,
+    model: GalaxyModel,
+    *,
+    kind: str,
+    method: Method,
+    run_id: int | None,
+    classification_id: int | None = None,
+    source_model_id: int | None = None,
+) -> int:
+    """Insert ``model`` (its ``models`` row, components and arms); return its id."""
+    row = schema.Model(
+        subject_id=subject_id,
+        kind=kind,
+        method=method,
+        run_id=run_id,
+        classification_id=classification_id,
+        source_model_id=source_model_id,
     )
+    session.add(row)
+    session.flush()
+    model_id = int(row.model_id)
+    insert_tuples(
+        session, schema.Component.__table__, COMPONENT_COLUMNS, component_tuples(model_id, model)
+    )
+    insert_tuples(session, schema.Arm.__table__, ARM_COLUMNS, arm_tuples(model_id, model))
+    return model_id
 
 
-def load_subject_image(session: Session, subject_id: int) -> SubjectImage | None:
-    """The stored image of a subject, or None if it has not been ingested."""
-    row = session.get(schema.SubjectImage, subject_id)
-    return subject_image_from_row(row) if row is not None else None
+def replace_model(
+    session: Session,
+    subject_id: int,
+    model: GalaxyModel,
+    *,
+    kind: str,
+    method: Method,
+    run_id: int | None,
+    classification_id: int | None = None,
+    source_model_id: int | None = None,
+) -> int:
+    """Replace the subject's model of ``kind`` (and what hangs off it) with ``model``."""
+    session.execute(
+        delete(schema.Model).where(schema.Model.subject_id == subject_id, schema.Model.kind == kind)
+    )
+    return insert_model(
+        session,
+        subject_id,
+        model,
+        kind=kind,
+        method=method,
+        run_id=run_id,
+        classification_id=classification_id,
+        source_model_id=source_model_id,
+    )

@@ -1,0 +1,103 @@
+"""What an ingest did and what it found wrong: the summary, and problems in ``ingest_errors``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from gzbcat.db import schema
+from gzbcat.db.engine import session_scope
+
+__all__ = [
+    "MAX_PROBLEMS_KEPT",
+    "IngestSummary",
+    "Progress",
+    "batched",
+    "forget_problems",
+    "record_problem",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_PROBLEMS_KEPT = 20
+
+Progress = Callable[[int], None]
+"""Called with the number of rows (or files) just handled."""
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest did, for the one-screen summary."""
+
+    source: str
+    rows_read: int = 0
+    subjects_added: int = 0
+    images_stored: int = 0
+    images_unchanged: int = 0
+    classifications_added: int = 0
+    classifications_unchanged: int = 0
+    parsed_ok: int = 0
+    parse_errors: int = 0
+    waiting: int = 0
+    problems: list[str] = field(default_factory=list)
+    n_problems: int = 0
+
+    def problem(self, message: str) -> None:
+        self.n_problems += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter): one transaction each."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def record_problem(
+    session: Session,
+    summary: IngestSummary,
+    source_file: Path,
+    message: str,
+    *,
+    row_number: int | None = None,
+    subject_id: int | None = None,
+) -> None:
+    """Count a bad row or file in the summary, log it and keep it in ``ingest_errors``."""
+    summary.problem(message)
+    log.warning("%s", message)
+    session.add(
+        schema.IngestError(
+            source=summary.source,
+            source_file=str(source_file),
+            row_number=row_number,
+            subject_id=subject_id,
+            message=message,
+        )
+    )
+
+
+def forget_problems(engine: Engine, source: str, source_file: Path) -> None:
+    """Problems are re-found by every ingest of a file: keep only the latest ingest's."""
+    with session_scope(engine, write=True) as session:
+        session.execute(
+            delete(schema.IngestError).where(
+                schema.IngestError.source == source,
+                schema.IngestError.source_file == str(source_file),
+            )
+        )
