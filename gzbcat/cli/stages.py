@@ -7,6 +7,7 @@ parameters from :mod:`gzbcat.stages.registry`, and prints one line per stage.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -34,36 +35,35 @@ RetryOption = Annotated[
 ]
 
 
-def _run_stage_command(
-    ctx: typer.Context,
-    name: str,
-    *,
-    method: Method,
-    workers: int,
-    subjects: list[int] | None,
-    limit: int | None,
-    force: bool,
-    retry_failed: bool,
-    params: Any = None,
-) -> None:
+@dataclass(frozen=True)
+class _Queue:
+    """How much of a stage's queue to work through, and how (the options every stage shares)."""
+
+    workers: int
+    subjects: list[int] | None
+    limit: int | None
+    force: bool
+    retry_failed: bool
+
+
+def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue) -> None:
     from gzbcat.stages.registry import STAGES
     from gzbcat.stages.runner import run_stage
 
-    if workers < 1:
+    if queue.workers < 1:
         raise fail("--workers must be at least 1")
-    entry = STAGES[name]
     engine = open_engine(ctx)
     try:
         with progress(name) as advance:
             summary = run_stage(
                 engine,
-                entry.stage,
-                params if params is not None else entry.make_params(method),
-                workers=workers,
-                subjects=subjects or None,
-                limit=limit,
-                force=force,
-                retry_failed=retry_failed,
+                STAGES[name].stage,
+                params,
+                workers=queue.workers,
+                subjects=queue.subjects or None,
+                limit=queue.limit,
+                force=queue.force,
+                retry_failed=queue.retry_failed,
                 progress=advance,
             )
     except KeyboardInterrupt:
@@ -80,6 +80,14 @@ def _run_stage_command(
         typer.echo(f"  failed subject {subject_id}: {error}")
 
 
+def _run_stages(ctx: typer.Context, names: list[str], method: Method, queue: _Queue) -> None:
+    """Run the named stages in order with their default parameters for ``method``."""
+    from gzbcat.stages.registry import STAGES
+
+    for name in names:
+        _run_stage_command(ctx, name, STAGES[name].make_params(method), queue)
+
+
 def _stage_command(name: str, summary: str) -> Callable[..., None]:
     """The command ``gzbcat <name>``: one per-subject stage with the common options."""
 
@@ -92,16 +100,7 @@ def _stage_command(name: str, summary: str) -> Callable[..., None]:
         force: ForceOption = False,
         retry_failed: RetryOption = False,
     ) -> None:
-        _run_stage_command(
-            ctx,
-            name,
-            method=method,
-            workers=workers,
-            subjects=subjects,
-            limit=limit,
-            force=force,
-            retry_failed=retry_failed,
-        )
+        _run_stages(ctx, [name], method, _Queue(workers, subjects, limit, force, retry_failed))
 
     command.__doc__ = summary
     return command
@@ -134,18 +133,10 @@ def tune_command(
     chosen = list(SOURCES) if source == "both" else [source]
     if any(s not in SOURCES for s in chosen):
         raise fail(f"--source must be aggregate, best_individual or both, not {source!r}")
+    queue = _Queue(workers, subjects, limit, force, retry_failed)
     for name in chosen:
-        _run_stage_command(
-            ctx,
-            f"tune-{name.replace('_', '-')}",
-            method=method,
-            workers=workers,
-            subjects=subjects,
-            limit=limit,
-            force=force,
-            retry_failed=retry_failed,
-            params=tune_params(name, method, max_iterations=max_iterations, starts=starts),
-        )
+        params = tune_params(name, method, max_iterations=max_iterations, starts=starts)
+        _run_stage_command(ctx, f"tune-{name.replace('_', '-')}", params, queue)
 
 
 def run_command(
@@ -160,17 +151,7 @@ def run_command(
     """Run every stage in order (each resumable; done units are skipped)."""
     from gzbcat.stages.registry import STAGES
 
-    for name in STAGES:
-        _run_stage_command(
-            ctx,
-            name,
-            method=method,
-            workers=workers,
-            subjects=subjects,
-            limit=limit,
-            force=force,
-            retry_failed=retry_failed,
-        )
+    _run_stages(ctx, list(STAGES), method, _Queue(workers, subjects, limit, force, retry_failed))
 
 
 def register(app: typer.Typer) -> None:

@@ -89,21 +89,7 @@ def component_tuples(model_id: int | None, model: GalaxyModel) -> list[tuple[Any
             if errors
             else _NO_ERRORS
         )
-        rows.append(
-            (
-                model_id,
-                name,
-                float(comp.mux),
-                float(comp.muy),
-                float(comp.roll),
-                float(comp.re),
-                float(comp.q),
-                float(comp.intensity),
-                float(comp.n),
-                float(comp.c),
-                *error_values,
-            )
-        )
+        rows.append((model_id, name, *comp.parameters().values(), *error_values))
     return rows
 
 
@@ -230,27 +216,13 @@ def insert_model(
 
 
 def replace_model(
-    session: Session,
-    subject_id: int,
-    model: GalaxyModel,
-    *,
-    kind: str,
-    method: Method,
-    run_id: int | None,
-    classification_id: int | None = None,
-    source_model_id: int | None = None,
+    session: Session, subject_id: int, model: GalaxyModel, *, kind: str, **row: Any
 ) -> int:
-    """Replace the subject's model of ``kind`` (and what hangs off it) with ``model``."""
+    """Replace the subject's model of ``kind`` (and what hangs off it) with ``model``.
+
+    ``row`` holds the other ``models`` columns, as :func:`insert_model` takes them.
+    """
     session.execute(
         delete(schema.Model).where(schema.Model.subject_id == subject_id, schema.Model.kind == kind)
     )
-    return insert_model(
-        session,
-        subject_id,
-        model,
-        kind=kind,
-        method=method,
-        run_id=run_id,
-        classification_id=classification_id,
-        source_model_id=source_model_id,
-    )
+    return insert_model(session, subject_id, model, kind=kind, **row)

@@ -471,16 +471,7 @@ def sanitize_model(model: GalaxyModel) -> GalaxyModel:
         if comp is None:
             parts[name] = None
             continue
-        params = [
-            float(comp.mux),
-            float(comp.muy),
-            float(comp.roll),
-            float(comp.re),
-            float(comp.q),
-            float(comp.intensity),
-            float(comp.n),
-            float(comp.c),
-        ]
+        params = list(comp.parameters().values())  # in SersicComponent's field order
         parts[name] = SersicComponent(*_sanitize_params(name, params), errors=comp.errors)
     arms = tuple(
         SpiralArm(
