@@ -228,6 +228,28 @@ def brightness_entries(space: ParameterSpace) -> np.ndarray:
     )
 
 
+_NATURAL_SCALES: dict[str, tuple[float, float]] = {
+    # vector entry (full name, or the key after the part): (fraction of its start, at least)
+    "mux": (0.0, 1.0),
+    "muy": (0.0, 1.0),
+    "roll": (0.0, 0.1),
+    "q": (0.0, 0.05),
+    "disk.re": (0.1, 0.1),
+    "disk.L": (0.1, 1e-3),
+    "n": (0.0, 0.2),
+    "c": (0.0, 0.2),
+    "scale": (0.1, 0.005),
+    "frac": (0.0, 0.02),
+    "intensity": (0.0, 0.05),
+    "spread": (0.0, 0.2),
+    "a": (0.05, 0.1),
+    "phi_deg": (0.0, 2.0),
+    "t_min": (0.0, 0.05),
+    "t_max": (0.0, 0.05),
+}
+"""The rows of :func:`natural_scales`' table: scale = max(fraction·|start|, at least)."""
+
+
 def natural_scales(space: ParameterSpace, prior_sigma: np.ndarray | None = None) -> np.ndarray:
     """Return a typical uncertainty per vector entry.
 
@@ -266,36 +288,10 @@ def natural_scales(space: ParameterSpace, prior_sigma: np.ndarray | None = None)
     """
     scales = np.empty(len(space))
     for i, name in enumerate(space.names):
-        part, key = name.split(".", 1)
+        key = name.split(".", 1)[1]
         start = abs(float(space.x0[i]))
-        if key in ("mux", "muy"):
-            value = 1.0
-        elif key == "roll":
-            value = 0.1
-        elif key == "q":
-            value = 0.05
-        elif name == "disk.re":
-            value = max(0.1 * start, 0.1)
-        elif name == "disk.L":
-            value = max(0.1 * start, 1e-3)
-        elif key in ("n", "c"):
-            value = 0.2
-        elif key == "scale":
-            value = max(0.1 * start, 0.005)
-        elif key == "frac":
-            value = 0.02
-        elif key == "intensity":
-            value = 0.05
-        elif key == "spread":
-            value = 0.2
-        elif key == "a":
-            value = max(0.05 * start, 0.1)
-        elif key == "phi_deg":
-            value = 2.0
-        elif key in ("t_min", "t_max"):
-            value = 0.05
-        else:  # pragma: no cover - every entry of ParameterSpace is listed above
-            raise ValueError(f"no natural scale for vector entry {name!r} ({part})")
+        fraction, floor = _NATURAL_SCALES.get(name) or _NATURAL_SCALES[key]
+        value = max(fraction * start, floor)
         if prior_sigma is not None and math.isfinite(prior_sigma[i]) and prior_sigma[i] > 0:
             value = min(value, float(prior_sigma[i]))
         scales[i] = value

@@ -124,14 +124,8 @@ def compute(inputs: AggregateInputs, params: AggregateParams) -> AggregateOutput
 def store(
     session: Session, subject_id: int, outputs: AggregateOutputs, context: StoreContext
 ) -> None:
-    model_id = replace_model(
-        session,
-        subject_id,
-        outputs.model,
-        kind=schema.ModelKind.AGGREGATE,
-        method=context.params.method,
-        run_id=context.run_id,
-    )
+    columns = context.model_columns(schema.ModelKind.AGGREGATE)
+    model_id = replace_model(session, subject_id, outputs.model, **columns)
     rows = [
         (model_id, part, member) for part, members in outputs.members.items() for member in members
     ]

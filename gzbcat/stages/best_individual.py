@@ -99,16 +99,12 @@ def compute(inputs: BestIndividualInputs, params: BestIndividualParams) -> BestI
 def store(
     session: Session, subject_id: int, outputs: BestIndividualOutputs, context: StoreContext
 ) -> None:
-    replace_model(
-        session,
-        subject_id,
-        outputs.model,
-        kind=schema.ModelKind.BEST_INDIVIDUAL,
-        method=context.params.method,
-        run_id=context.run_id,
+    columns = context.model_columns(
+        schema.ModelKind.BEST_INDIVIDUAL,
         classification_id=outputs.classification_id,
         source_model_id=outputs.model_id,
     )
+    replace_model(session, subject_id, outputs.model, **columns)
 
 
 STAGE = Stage(name="best-individual", inputs=inputs, load=load, compute=compute, store=store)

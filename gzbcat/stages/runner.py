@@ -67,6 +67,10 @@ class StoreContext:
     run_id: int
     params: Any
 
+    def model_columns(self, kind: str, **columns: Any) -> dict[str, Any]:
+        """The ``models`` columns of a model this unit writes: its kind, method and run."""
+        return {"kind": kind, "method": self.params.method, "run_id": self.run_id, **columns}
+
 
 @dataclass(frozen=True)
 class Stage:

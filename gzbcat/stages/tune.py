@@ -122,15 +122,8 @@ def _store(
         )
     )
     result = outputs.result
-    model_id = insert_model(
-        session,
-        subject_id,
-        result.model,
-        kind=schema.ModelKind.TUNED,
-        method=context.params.method,
-        run_id=context.run_id,
-        source_model_id=outputs.source_model_id,
-    )
+    columns = context.model_columns(schema.ModelKind.TUNED, source_model_id=outputs.source_model_id)
+    model_id = insert_model(session, subject_id, result.model, **columns)
     session.add(
         schema.Fit(
             model_id=model_id,
