@@ -12,17 +12,22 @@ nothing, with the interpreter's start-up and imports included, exactly as on a r
 
 How to read the output, per repeat and as medians over the repeats:
 
-* ``wall`` is the process's elapsed time; ``cpu`` its user + system CPU seconds (worker
-  processes included). The machine may be shared: CPU seconds are the figure other load
-  inflates least, wall the one a user waits for.
+* ``wall`` is the process's elapsed time; ``cpu`` its user + system CPU seconds, and page
+  faults its minor and major ones (worker processes included). The machine may be shared:
+  CPU seconds are the figure other load inflates least, wall the one a user waits for.
 * per stage, ``wall`` is the ``runs`` row's ``finished_at − started_at`` (sync, claim, load,
   compute, store); ``compute`` is the sum of ``stage_units.seconds``, the CPU seconds of each
   unit's ``compute`` alone. ``outside stages`` is the whole wall less the stages' walls
   (start-up, imports, the CLI).
 
-``--profile FILE`` adds one more run, always with one worker, under cProfile
-(``python -m cProfile -o FILE -m gzbcat … run``: the stages run in that one process, so the
-profile holds the whole run); read it with ``pstats`` (the script prints the top entries).
+``--profile FILE`` adds one more run, always with one worker, under cProfile (as
+``python -m cProfile -o FILE -m gzbcat … run``: the stages run in that one process, so the
+profile holds the whole run, start-up included); read it with ``pstats`` (the script prints
+the top entries). Its clock is elapsed time (``--profile-clock wall``, the default) or the
+process's CPU time (``cpu``: other load on a shared machine does not count, but reading that
+clock costs a system call per event, which roughly doubles the run and inflates functions
+that are called very often); on a loaded machine elapsed time stretches every function
+alike, so shares stay meaningful where seconds do not.
 Any checkout can be measured by putting it first on ``PYTHONPATH``.
 
     python scripts/bench_run.py [--galaxies N] [--seed S] [--workers N] [--method M]
@@ -32,8 +37,8 @@ Any checkout can be measured by putting it first on ``PYTHONPATH``.
 from __future__ import annotations
 
 import argparse
-import os
 import pstats
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -41,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -77,16 +83,50 @@ def fresh_copy(template: Path, target: Path) -> str:
 
 
 def gzbcat_command(url: str, workers: int, method: str) -> list[str]:
-    return ["-m", "gzbcat", "--db", url, "run", "--workers", str(workers), "--method", method]
+    return ["-m", "gzbcat", *gzbcat_arguments(url, workers, method)]
 
 
-def run_timed(argv: list[str]) -> tuple[float, float, float]:
-    """Run ``python argv`` to the end; return its wall, user and system CPU seconds.
+def gzbcat_arguments(url: str, workers: int, method: str) -> list[str]:
+    return ["--db", url, "run", "--workers", str(workers), "--method", method]
 
-    The CPU seconds are the change in this process's children's totals: the command and
-    every worker process it waited for.
+
+# ``python -m cProfile`` with a chosen clock: argv is (clock, output, gzbcat's arguments…).
+PROFILED_GZBCAT = """
+import cProfile, runpy, sys, time
+clock, output = sys.argv[1:3]
+sys.argv = ["gzbcat", *sys.argv[3:]]
+profiler = cProfile.Profile(time.process_time if clock == "cpu" else time.perf_counter)
+profiler.enable()
+try:
+    runpy.run_module("gzbcat", run_name="__main__", alter_sys=True)
+finally:
+    profiler.disable()
+    profiler.dump_stats(output)
+"""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one ``gzbcat`` process (and the workers it waited for) used."""
+
+    wall: float
+    user: float
+    system: float
+    minor_faults: int
+    major_faults: int
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+
+def run_timed(argv: list[str]) -> Usage:
+    """Run ``python argv`` to the end and return what it used.
+
+    CPU seconds and page faults are the change in this process's totals for its children:
+    the command and every worker process it waited for.
     """
-    before = os.times()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.run(
         [sys.executable, *argv],
@@ -96,13 +136,15 @@ def run_timed(argv: list[str]) -> tuple[float, float, float]:
         text=True,
     )
     wall = time.perf_counter() - started
-    after = os.times()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0:
         sys.exit(f"gzbcat run failed ({process.returncode}):\n{process.stdout}")
-    return (
-        wall,
-        after.children_user - before.children_user,
-        after.children_system - before.children_system,
+    return Usage(
+        wall=wall,
+        user=after.ru_utime - before.ru_utime,
+        system=after.ru_stime - before.ru_stime,
+        minor_faults=after.ru_minflt - before.ru_minflt,
+        major_faults=after.ru_majflt - before.ru_majflt,
     )
 
 
@@ -144,10 +186,14 @@ def stage_times(database: Path, after_run_id: int) -> dict[str, dict[str, float]
         connection.close()
 
 
-def print_run(label: str, wall: float, user: float, system: float, stages: dict) -> None:
+def print_run(label: str, usage: Usage, stages: dict, cpu: float | None = None) -> None:
+    """One run's (or the medians') whole and per-stage times; ``cpu`` defaults to user + sys."""
     inside = sum(s["wall"] for s in stages.values())
+    cpu = usage.cpu if cpu is None else cpu
     print(
-        f"{label}: wall {wall:.2f} s, cpu {user + system:.2f} s (user {user:.2f}, sys {system:.2f})"
+        f"{label}: wall {usage.wall:.2f} s, cpu {cpu:.2f} s "
+        f"(user {usage.user:.2f}, sys {usage.system:.2f}); "
+        f"page faults {usage.minor_faults:.0f} minor, {usage.major_faults:.0f} major"
     )
     for name, entry in stages.items():
         print(
@@ -155,7 +201,17 @@ def print_run(label: str, wall: float, user: float, system: float, stages: dict)
             f"over {int(entry['units'])} units"
             + "".join(f", {k} {int(v)}" for k, v in entry.items() if k not in STAGE_KEYS)
         )
-    print(f"  {'outside stages':<22} wall {wall - inside:7.2f} s")
+    print(f"  {'outside stages':<22} wall {usage.wall - inside:7.2f} s")
+
+
+def median_usage(runs: list[Usage]) -> Usage:
+    """Each figure's median over the runs."""
+    return Usage(
+        *(
+            statistics.median(getattr(run, name) for run in runs)
+            for name in ("wall", "user", "system", "minor_faults", "major_faults")
+        )
+    )
 
 
 def main() -> None:
@@ -168,6 +224,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed runs, each from nothing")
     parser.add_argument("--keep", type=Path, help="keep the sample and databases in DIR")
     parser.add_argument("--profile", type=Path, help="write a cProfile (pstats) of one more run")
+    parser.add_argument(
+        "--profile-clock",
+        choices=("cpu", "wall"),
+        default="wall",
+        help="the profile's clock: elapsed (default) or CPU seconds of the process",
+    )
     args = parser.parse_args()
 
     if args.keep is not None:
@@ -192,34 +254,38 @@ def main() -> None:
         for repeat in range(1, max(1, args.repeats) + 1):
             database = folder / f"run-{repeat}.sqlite"
             url = fresh_copy(template, database)
-            wall, user, system = run_timed(gzbcat_command(url, args.workers, args.method))
+            usage = run_timed(gzbcat_command(url, args.workers, args.method))
             stages = stage_times(database, ingested)
-            print_run(f"run {repeat} (workers {args.workers})", wall, user, system, stages)
-            results.append((wall, user, system, stages))
+            print_run(f"run {repeat} (workers {args.workers})", usage, stages)
+            results.append((usage, stages))
         if len(results) > 1:
-            names = list(results[0][3])
             medians = {
                 name: {
-                    key: statistics.median(r[3][name][key] for r in results) for key in STAGE_KEYS
+                    key: statistics.median(r[1][name][key] for r in results) for key in STAGE_KEYS
                 }
-                for name in names
+                for name in results[0][1]
             }
             print_run(
                 f"median of {len(results)}",
-                statistics.median(r[0] for r in results),
-                statistics.median(r[1] for r in results),
-                statistics.median(r[2] for r in results),
+                median_usage([r[0] for r in results]),
                 medians,
+                cpu=statistics.median(r[0].cpu for r in results),
             )
         if args.profile is not None:
             database = folder / "profile.sqlite"
             url = fresh_copy(template, database)
             output = args.profile.resolve()
-            wall, user, system = run_timed(
-                ["-m", "cProfile", "-o", str(output), *gzbcat_command(url, 1, args.method)]
+            usage = run_timed(
+                [
+                    "-c",
+                    PROFILED_GZBCAT,
+                    args.profile_clock,
+                    str(output),
+                    *gzbcat_arguments(url, 1, args.method),
+                ]
             )
             stages = stage_times(database, ingested)
-            print_run("profiled run (workers 1)", wall, user, system, stages)
+            print_run("profiled run (workers 1)", usage, stages)
             print(f"profile written to {output}")
             pstats.Stats(str(output)).sort_stats("cumulative").print_stats(30)
     finally:
