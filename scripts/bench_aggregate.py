@@ -12,7 +12,11 @@ medians ≤ 0.1 s (aggregation, corrected mode) and ≤ 0.2 s (best individual) 
 reference pipeline needed ~3 s to aggregate (spec §10.3). BLAS runs on one thread, as in the
 stage runner.
 
+``--dump FILE`` also writes every subject's aggregate in both methods as JSON, to compare
+two checkouts with ``scripts/compare_aggregates.py``.
+
     python scripts/bench_aggregate.py [--galaxies N] [--seed S] [--reference K] [--profile]
+                                      [--dump FILE]
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ Sample = list[tuple[int, tuple[int, int], list[GalaxyModel], int, SubjectImage]]
 def build_sample(folder: Path, galaxies: int, volunteers: int, seed: int) -> Sample:
     """Simulate ``galaxies`` subjects into ``folder`` and parse them as the pipeline would."""
     simulate(folder, galaxies=galaxies, volunteers=volunteers, seed=seed)
+    return parse_sample(folder)
+
+
+def parse_sample(folder: Path, method: str = "corrected") -> Sample:
+    """Parse a simulated sample in ``folder`` with the parser of ``method``."""
     truth = json.loads((folder / "truth.json").read_text())["subjects"]
     rows: dict[int, list[ClassificationRow]] = defaultdict(list)
     for row in read_classification_export(folder / "classifications.csv"):
@@ -63,7 +72,7 @@ def build_sample(folder: Path, galaxies: int, volunteers: int, seed: int) -> Sam
         models = []
         for row in rows[sid]:
             try:
-                models.append(parse_annotation(row.annotations, frame))
+                models.append(parse_annotation(row.annotations, frame, method=method))
             except AnnotationError:
                 continue  # the simulation's junk rows
         n_true = len(truth[str(sid)]["model"]["arms"])
@@ -98,6 +107,27 @@ def report(method: str, seconds: np.ndarray, arms: list[tuple[int, int]]) -> Non
     )
 
 
+def dump_aggregates(samples: dict[str, Sample], path: Path) -> None:
+    """Write every subject's aggregate, per method, as JSON: the model and its members.
+
+    Each method's models are parsed with that method's parser, as ``gzbcat ingest
+    classifications --method`` and ``gzbcat aggregate --method`` would. Floats are written
+    with ``repr`` precision, so two dumps compare bit for bit
+    (``scripts/compare_aggregates.py``).
+    """
+    out: dict[str, dict[str, object]] = {}
+    for method, sample in samples.items():
+        out[method] = {}
+        for sid, shape, models, _, _image in sample:
+            result = aggregate(models, shape, method=method)
+            out[method][str(sid)] = {
+                "model": result.model.to_dict(),
+                "members": {name: list(owners) for name, owners in result.members.items()},
+            }
+    path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(f"aggregates of {', '.join(samples)} written to {path}")
+
+
 def main() -> None:
     with one_blas_thread():  # as the stage runner computes every unit (gzbcat.threads)
         run()
@@ -113,11 +143,21 @@ def run() -> None:
     )
     parser.add_argument("--repeats", type=int, default=1, help="time each subject this often")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of corrected")
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        help="write every subject's aggregate, both methods, as JSON to this file",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         sample = build_sample(Path(tmp), args.galaxies, args.volunteers, args.seed)
         print(f"simulated and parsed {len(sample)} subjects in {time.perf_counter() - start:.1f} s")
+        if args.dump is not None:
+            dump_aggregates(
+                {"corrected": sample, "reference": parse_sample(Path(tmp), "reference")},
+                args.dump,
+            )
     drawn = [sum(len(m.arms) for m in s[2]) for s in sample]
     print(
         f"models per subject: median {np.median([len(s[2]) for s in sample]):.0f}; "
