@@ -9,8 +9,8 @@ load on the machine does not inflate it), and the best-individual choice (render
 volunteer model with the PSF, χ² against the image) on each. Prints the median, 90th
 percentile and maximum per subject, and arms recovered against the truth. Goals (issue #4):
 medians ≤ 0.1 s (aggregation, corrected mode) and ≤ 0.2 s (best individual) per subject; the
-reference pipeline needed ~3 s to aggregate (spec §10.3). BLAS runs on one thread, as in the
-stage runner.
+reference pipeline needed ~3 s to aggregate (spec §10.3). The process is set up as a stage
+worker's is (:func:`gzbcat.process.configure_process`).
 
     python scripts/bench_aggregate.py [--galaxies N] [--seed S] [--reference K] [--profile]
 """
@@ -31,8 +31,8 @@ import numpy as np
 from gzbcat.aggregation import aggregate
 from gzbcat.aggregation.best_individual import best_individual
 from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.process import configure_process
 from gzbcat.simulate import simulate
-from gzbcat.threads import one_blas_thread
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
 from gzbcat.zooniverse.exports import ClassificationRow, read_classification_export
 from gzbcat.zooniverse.subject_files import read_fitting_metadata
@@ -99,8 +99,8 @@ def report(method: str, seconds: np.ndarray, arms: list[tuple[int, int]]) -> Non
 
 
 def main() -> None:
-    with one_blas_thread():  # as the stage runner computes every unit (gzbcat.threads)
-        run()
+    configure_process()  # as a stage worker is set up: BLAS on one thread, freed memory kept
+    run()
 
 
 def run() -> None:

@@ -18,11 +18,9 @@ profile is below 1e-15 of its central value are not evaluated at all. That repro
 uniform render to well under 1 % per pixel and 1e-3 in flux at a fraction of the cost (see
 ``tests/rendering/test_sersic.py`` and ``test_fast_paths.py``).
 
-Cost notes (scripts/bench_render.py): a render is a few dozen numpy passes over ~2e4-sample
-arrays, so the evaluation minimises passes (quadratic-form radius, special cases for n = 1
-and n = 1/2, in-place arithmetic), lays samples out so that pixel means reduce along the
-leading axis, and avoids BLAS for dot products (:mod:`gzbcat.rendering._perf`) and page faults
-for fresh arrays (:mod:`gzbcat.memory`).
+A render is a few dozen numpy passes over ~2e4-sample arrays, so the evaluation minimises
+passes (quadratic-form radius, special cases for n = 1 and n = 1/2, in-place arithmetic) and
+lays samples out so that pixel means reduce along the leading axis.
 
 Every image function has a ``*_vjp`` companion returning the image and a function that maps a
 cotangent image ``w`` to ``Σ w · ∂image/∂p`` for the eight parameters in
@@ -41,7 +39,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from gzbcat.memory import keep_freed_memory
 from gzbcat.model import Method, SersicComponent
 from gzbcat.rendering._perf import dot as _dot
 from gzbcat.rendering.rules import EXACT_B_BELOW_N, RENDERING_RULES, Oversample
@@ -789,7 +786,6 @@ def _render(
 ) -> tuple[np.ndarray, list[_Samples]]:
     if comp.re <= 0 or comp.q <= 0 or comp.n <= 0:
         raise ValueError(f"re, q and n must be positive: {comp}")
-    keep_freed_memory()  # page faults would otherwise cost more than the arithmetic
     shape = (int(shape[0]), int(shape[1]))
     b = sersic_b(comp.n, method=method)
     plan = plan_sampling(comp, shape, oversample, method=method)
