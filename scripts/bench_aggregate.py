@@ -9,8 +9,8 @@ load on the machine does not inflate it), and the best-individual choice (render
 volunteer model with the PSF, χ² against the image) on each. Prints the median, 90th
 percentile and maximum per subject, and arms recovered against the truth. Goals (issue #4):
 medians ≤ 0.1 s (aggregation, corrected mode) and ≤ 0.2 s (best individual) per subject; the
-reference pipeline needed ~3 s to aggregate (spec §10.3). BLAS runs on one thread, as in the
-stage runner.
+reference pipeline needed ~3 s to aggregate (spec §10.3). The process is set up as a stage
+worker's is (:func:`gzbcat.process.configure_process`).
 
 ``--dump FILE`` also writes every subject's aggregate in both methods as JSON, to compare
 two checkouts with ``scripts/compare_aggregates.py``.
@@ -35,8 +35,8 @@ import numpy as np
 from gzbcat.aggregation import aggregate
 from gzbcat.aggregation.best_individual import best_individual
 from gzbcat.model import GalaxyModel, SubjectImage
+from gzbcat.process import configure_process
 from gzbcat.simulate import simulate
-from gzbcat.threads import one_blas_thread
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
 from gzbcat.zooniverse.exports import ClassificationRow, read_classification_export
 from gzbcat.zooniverse.subject_files import read_fitting_metadata
@@ -129,8 +129,8 @@ def dump_aggregates(samples: dict[str, Sample], path: Path) -> None:
 
 
 def main() -> None:
-    with one_blas_thread():  # as the stage runner computes every unit (gzbcat.threads)
-        run()
+    configure_process()  # as a stage worker is set up: BLAS on one thread, freed memory kept
+    run()
 
 
 def run() -> None:

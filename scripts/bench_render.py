@@ -22,6 +22,7 @@ import numpy as np
 
 from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
 from gzbcat.model import GalaxyModel, LogSpiralFit, Method, SersicComponent, SpiralArm
+from gzbcat.process import configure_process
 from gzbcat.rendering.render import render_model
 
 SHAPE = (135, 135)
@@ -102,6 +103,7 @@ def bench(method: Method, repeats: int) -> None:
 
 
 def main() -> None:
+    configure_process()  # as a stage worker is set up: BLAS on one thread, freed memory kept
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--method", choices=["corrected", "reference", "both"], default="both")

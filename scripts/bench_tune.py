@@ -17,29 +17,26 @@ Two parts, both printed:
    bar light-fraction errors for the galaxies that have the component.
 
 Run: ``.venv/bin/python scripts/bench_tune.py [--quick]`` (``--quick``: 6 galaxies, one
-repeat). Threads are pinned to one so the times are one core's.
+repeat). BLAS runs on one thread (:func:`gzbcat.process.configure_process`), so the times
+are one core's.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import argparse  # noqa: E402 - thread settings must precede the numpy import
-import math  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from gzbcat.fitting import TuneParams, TuneResult, tune  # noqa: E402
-from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm  # noqa: E402
-from gzbcat.rendering import luminosity, render_components, render_model  # noqa: E402
-from gzbcat.settings import shared_data_dir  # noqa: E402
-from gzbcat.zooniverse.subject_files import read_difference_file  # noqa: E402
+from gzbcat.fitting import TuneParams, TuneResult, tune
+from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
+from gzbcat.process import configure_process
+from gzbcat.rendering import luminosity, render_components, render_model
+from gzbcat.settings import shared_data_dir
+from gzbcat.zooniverse.subject_files import read_difference_file
 
 SHAPE = (135, 135)
 SIGMA = 0.017  # spec §2.4: median sigma_image of the example subject
@@ -348,6 +345,7 @@ def part_sample(psf: np.ndarray, n_galaxies: int) -> None:
 
 
 def main() -> None:
+    configure_process()  # as a stage worker is set up: BLAS on one thread, freed memory kept
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6 galaxies, one repeat")
     args = parser.parse_args()

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gzbcat.memory import keep_freed_memory
 from gzbcat.model import COMPONENT_NAMES, GalaxyModel, Method
 
 from .jaccard import aggregate_component
@@ -64,7 +63,6 @@ def aggregate(
     aggregated only when a disk was: they are deprojected with it (spec §6).
     """
     method = Method(method)
-    keep_freed_memory()  # its page faults would otherwise cost ~10 % of the time
     params = params or AggregationParams()
     parts = {}
     members: dict[str, list[int]] = {}

@@ -13,7 +13,8 @@ errors become a readable message and a non-zero exit code. One module per comman
 - :mod:`~gzbcat.cli.plots`: ``plot``.
 
 The app's callback reads ``--db`` (or ``GZBCAT_DATABASE_URL``) into ``ctx.obj.db_url``, which
-every command that touches the database opens with :func:`~gzbcat.cli.common.open_engine`.
+every command that touches the database opens with :func:`~gzbcat.cli.common.open_engine`, and
+sets the process up for compute (:func:`gzbcat.process.configure_process`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def main(
         ),
     ] = None,
 ) -> None:
+    from gzbcat.process import configure_process  # numpy and scipy: not for --help alone
+
+    configure_process()  # this process computes: keep freed memory, BLAS on one thread
     ctx.obj = _State(db_url=database_url(db))
 
 

@@ -1,10 +1,11 @@
 """GalaxyModel → image: boxy Sérsic components, spiral arms and the PSF, with gradients.
 
-Modules: ``sersic`` (b_n, luminosity ↔ intensity, pixel-integrated profiles), ``spiral``
-(log-spiral placement, exact poly-line distances, the arm ridge), ``psf`` (convolution and its
-adjoint), ``render`` (whole models) and ``rules`` (what differs between the methods). The fit
-that renders through them lives in :mod:`gzbcat.fitting`. Pure numpy/scipy: no database, no
-I/O.
+Modules: ``sersic`` (b_n, luminosity ↔ intensity, pixel-integrated profiles and their plain
+forms), ``_sampling`` (the adaptive sampling plan), ``_evaluation`` (the profile on a plan's
+sub-samples), ``spiral`` (log-spiral placement, exact poly-line distances and their plain
+form, the arm ridge), ``psf`` (convolution and its adjoint), ``render`` (whole models) and
+``rules`` (what differs between the methods). The fit that renders through them lives in
+:mod:`gzbcat.fitting`. Pure numpy/scipy: no database, no I/O.
 """
 
 from typing import Any

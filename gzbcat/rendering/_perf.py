@@ -1,12 +1,9 @@
-"""Thread-free dot products for the renderer.
+"""Σ a·b by numpy's own loop (einsum), for the renderer's and the fit's gradients.
 
-:func:`dot` replaces ``np.vdot``: OpenBLAS splits dot products longer than 10 000 elements
-across threads, and on a loaded 2-core machine the wait for the second thread cost
-milliseconds (measured: 7 ms for a 135 × 135 dot product, against 4 µs on one thread).
-einsum's own loop is as fast on one thread and never waits.
-
-The renderer's other process-level fix, keeping freed memory from page faults, lives in
-:mod:`gzbcat.memory` because aggregation uses it too.
+einsum never hands the sum to BLAS, so it runs on the calling thread whatever the process's
+BLAS settings. ``np.vdot`` (BLAS ``ddot``) is as fast or faster once BLAS runs on one thread
+(:mod:`gzbcat.process`), but it adds in another order, and the last-bit differences in the
+gradient change the L-BFGS-B iterations of a tune: replacing one by the other changes results.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ size for which a 'same' output is unambiguous (spec §12.1 #23).
 :class:`PSFOperator` caches the real FFT of the zero-padded kernel for one image shape, so each
 application is two real FFTs of about (H + k − 1) × (W + k − 1). Its :meth:`PSFOperator.adjoint`
 is the transpose operator (correlation for a convolution and vice versa), which is what the
-gradient of any function of the convolved image needs.
+gradient of any function of the convolved image needs. :func:`convolve_psf_plain` is the plain
+form, the sum of shifted copies of the image.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from scipy import fft
 from gzbcat.model import Method
 from gzbcat.rendering.rules import RENDERING_RULES
 
-__all__ = ["PSFOperator", "check_psf", "convolve_psf", "psf_operator"]
+__all__ = ["PSFOperator", "check_psf", "convolve_psf", "convolve_psf_plain", "psf_operator"]
 
 
 def check_psf(psf: np.ndarray) -> np.ndarray:
@@ -144,3 +145,26 @@ def convolve_psf(
     """
     image = np.asarray(image, dtype=np.float64)
     return psf_operator(psf, image.shape, method=method)(image)
+
+
+def convolve_psf_plain(
+    image: np.ndarray, psf: np.ndarray, *, method: Method = Method.CORRECTED
+) -> np.ndarray:
+    """Return ``out[i, j] = Σ_k,l K[k, l]·image[i + kh//2 − k, j + kw//2 − l]``, zero outside.
+
+    The plain form of :func:`convolve_psf`, one shifted copy of the image per kernel pixel:
+    K is the PSF (``corrected``) or the PSF turned by 180° (``reference``, a correlation).
+    """
+    kernel = check_psf(psf)
+    if RENDERING_RULES[method].psf_correlates:
+        kernel = kernel[::-1, ::-1]
+    height, width = image.shape
+    kh, kw = kernel.shape
+    padded = np.pad(np.asarray(image, dtype=np.float64), ((kh // 2,) * 2, (kw // 2,) * 2))
+    out = np.zeros((height, width))
+    for k in range(kh):
+        for m in range(kw):
+            rows = slice(kh - 1 - k, kh - 1 - k + height)
+            cols = slice(kw - 1 - m, kw - 1 - m + width)
+            out += kernel[k, m] * padded[rows, cols]
+    return out

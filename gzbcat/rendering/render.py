@@ -97,7 +97,7 @@ def render_components(
         points = arm_polyline(arm, disk, base_roll=base_roll, method=method)
         ok = disk is not None and len(points) >= 2 and arm.intensity > 0 and arm.spread > 0
         drawable.append((points, float(arm.spread)) if ok else None)
-    ridges = arm_ridges(drawable, shape)  # all arms' distances in one pass
+    ridges = arm_ridges(drawable, shape)
     for index, arm in enumerate(model.arms):
         key = f"arm{index}"
         line = drawable[index]

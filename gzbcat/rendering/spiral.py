@@ -10,8 +10,7 @@ disk, or the disk profile with ``re/falloff``). Distances are exact (no sampling
 poly-line): segments are grouped in chunks of :data:`_CHUNK` with bounding discs, a pixel
 only examines the chunks whose lower bound beats the best upper bound, and pixels farther than
 :data:`CUTOFF_SPREADS` spreads from the arm are left at zero (the ridge there is below 3e-11).
-All of a model's arms are searched in one batch (:func:`arm_ridges`): each arm is only a few
-thousand pixel–segment pairs, so numpy's per-call overhead is worth sharing.
+The plain form, every pixel against every segment, is :func:`polyline_distance_plain`.
 
 Aggregate and tuned arms carry a log-spiral fit; their poly-line is (spec §6.9, §7.4)::
 
@@ -31,13 +30,13 @@ point c) and the Jacobian of the vertices.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from gzbcat.geometry import nearest_on_polyline
 from gzbcat.model import Method, SersicComponent
 from gzbcat.rendering._perf import dot
 from gzbcat.rendering.rules import RENDERING_RULES
@@ -51,6 +50,7 @@ __all__ = [
     "arm_ridges",
     "log_spiral_points",
     "polyline_distance",
+    "polyline_distance_plain",
     "polyline_distances",
 ]
 
@@ -193,8 +193,35 @@ _EMPTY_RIDGE = Ridge(
 )
 
 
+def polyline_distance_plain(points: np.ndarray, shape: tuple[int, int], cutoff: float) -> Ridge:
+    """The plain form of :func:`polyline_distance`: every pixel centre against every segment.
+
+    :func:`gzbcat.geometry.nearest_on_polyline` gives each pixel centre p its squared
+    distance ``d² = min_j |v_j + t_j·e_j − p|²`` with ``t_j = clip((p − v_j)·e_j/|e_j|², 0, 1)``;
+    the pixels with ``d² ≤ cutoff²`` are kept.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) < 2:
+        return _EMPTY_RIDGE
+    rows, cols = np.divmod(np.arange(shape[0] * shape[1]), shape[1])
+    centres = np.stack([cols, rows], axis=1).astype(np.float64)
+    d2, segment, t = nearest_on_polyline(centres, points)
+    pixels = np.flatnonzero(d2 <= cutoff * cutoff)
+    segment, t = segment[pixels], t[pixels]
+    closest = points[segment] + t[:, None] * (points[segment + 1] - points[segment])
+    return Ridge(pixels, d2[pixels], segment, t, closest - centres[pixels])
+
+
 def polyline_distance(points: np.ndarray, shape: tuple[int, int], cutoff: float) -> Ridge:
     """Exact distance from each pixel centre within ``cutoff`` to the nearest segment.
+
+    For a pixel centre p = (col, row) and segments [v_j, v_j+1] with edges e_j = v_j+1 − v_j::
+
+        d²(p) = min_j |v_j + t_j·e_j − p|²,   t_j = clip( (p − v_j)·e_j / |e_j|², 0, 1 )
+
+    over the pixels with d² ≤ cutoff², the nearest segment being the lowest j among equals.
+    :func:`polyline_distance_plain` computes exactly that for every pixel and segment; this
+    function examines only the pairs that can hold the minimum.
 
     Parameters
     ----------
@@ -208,127 +235,83 @@ def polyline_distance(points: np.ndarray, shape: tuple[int, int], cutoff: float)
 
     Notes
     -----
-    One line of :func:`polyline_distances`, which explains the search.
-    """
-    return polyline_distances([(points, cutoff)], shape)[0]
-
-
-def polyline_distances(
-    lines: Sequence[tuple[np.ndarray, float]], shape: tuple[int, int]
-) -> list[Ridge]:
-    """:func:`polyline_distance` for several (points, cutoff) lines in one vectorised pass.
-
-    The work per line is a few thousand pixel–segment pairs, so numpy's per-call overhead,
-    not arithmetic, sets the cost; handling all of a model's arms in the same calls pays it
-    once. Lines are independent: each gets exactly what it would get alone.
-
-    Notes
-    -----
-    Segments are grouped in chunks of :data:`_CHUNK`. Each chunk has an anchor, its middle
-    vertex, and a radius, the farthest of its vertices from the anchor (its segments lie in
-    that disc). For a pixel at distance D_k from anchor k, the anchor is a point of the
-    poly-line, so ``U = min_k D_k`` bounds the distance from above, and every point of chunk k
-    is at least ``D_k − radius_k`` away. Only chunks with ``D_k − radius_k ≤ U`` can hold the
-    nearest segment, and only pixels with ``min_k (D_k − radius_k) ≤ cutoff`` can be within
-    the cutoff; the exact point–segment distance is computed for those pairs alone. Using a
-    real vertex rather than the disc centre for the upper bound halves the candidate chunks.
-    Both tests are one comparison, ``D_k − radius_k ≤ min(U, cutoff)``, over the whole box;
-    the (chunk, pixel) pairs that pass are evaluated in chunk-major order and reduced per
-    pixel with ``np.minimum.at`` (ties: lowest chunk, then lowest segment, i.e. the lowest
-    segment index), with no sort or per-pixel grouping.
-    Pixels examined are those of each line's bounding box grown by its cutoff.
+    Only pixels in the poly-line's bounding box grown by the cutoff are examined. Segments
+    are grouped in chunks of :data:`_CHUNK`. Each chunk has an anchor, its middle vertex, and a
+    radius, the farthest of its vertices from the anchor (its segments lie in that disc). For a
+    pixel at distance D_k from anchor k, the anchor is a point of the poly-line, so
+    ``U = min_k D_k`` bounds the distance from above, and every point of chunk k is at least
+    ``D_k − radius_k`` away. Only chunks with ``D_k − radius_k ≤ U`` can hold the nearest
+    segment, and only pixels with ``min_k (D_k − radius_k) ≤ cutoff`` can be within the
+    cutoff; the exact point–segment distance is computed for those pairs alone. Using a real
+    vertex rather than the disc centre for the upper bound halves the candidate chunks. Both
+    tests are one comparison, ``D_k − radius_k ≤ min(U, cutoff)``, over the whole box; the
+    (chunk, pixel) pairs that pass are evaluated in chunk-major order and reduced per pixel
+    with ``np.minimum.at`` (ties: lowest chunk, then lowest segment, i.e. the lowest segment
+    index), with no sort or per-pixel grouping.
     """
     height, width = shape
-    results = [_EMPTY_RIDGE] * len(lines)
-    boxes = []  # (line, points, cutoff, col0, col1, row0, row1)
-    for index, (vertices, cutoff) in enumerate(lines):
-        points = np.asarray(vertices, dtype=np.float64)
-        if len(points) < 2:
-            continue
-        reach = float(cutoff)
-        lo_x, lo_y = points.min(axis=0).tolist()
-        hi_x, hi_y = points.max(axis=0).tolist()
-        col0 = max(0, math.floor(lo_x - reach))
-        col1 = min(width, math.ceil(hi_x + reach) + 1)
-        row0 = max(0, math.floor(lo_y - reach))
-        row1 = min(height, math.ceil(hi_y + reach) + 1)
-        if col1 > col0 and row1 > row0:
-            boxes.append((index, points, reach, col0, col1, row0, row1))
-    if not boxes:
-        return results
-    n_lines = len(boxes)
-    n_chunk = max(-(-(len(box[1]) - 1) // _CHUNK) for box in boxes)
-    n_pad = n_chunk * _CHUNK
-    # Per line, segments padded (last one repeated) to n_chunk whole chunks, laid out
-    # (segment-in-chunk, global chunk = line·n_chunk + chunk): per-pair values are whole
-    # columns repeated, and the minimum over a chunk's segments runs along the leading axis
-    # (both much faster than fancy indexing and short-axis reductions).
-    seg_index = np.empty((n_lines, n_pad), dtype=np.intp)
-    start = np.empty((2, n_lines, n_pad))
-    end = np.empty((2, n_lines, n_pad))
-    pair_x, pair_y, pair_chunk, pair_key = [], [], [], []
-    key_base = []  # (first key, box, cutoff) per line with candidates
-    keys = 0
-    for j, (_, points, cutoff, col0, col1, row0, row1) in enumerate(boxes):
-        n_seg = len(points) - 1
-        index = np.minimum(np.arange(n_pad), n_seg - 1)
-        seg_index[j] = index
-        xy = points.T
-        start[:, j] = xy[:, index]
-        end[:, j] = xy[:, index + 1]
-        # Anchor: a chunk's middle vertex; radius: the farthest of its segments' endpoints.
-        mid = np.minimum(np.arange(n_chunk) * _CHUNK + _CHUNK // 2, n_seg)
-        anchor_x, anchor_y = xy[0, mid], xy[1, mid]
-        window = np.empty((n_chunk, _CHUNK + 1), dtype=np.intp)
-        window[:, :_CHUNK] = index.reshape(n_chunk, _CHUNK)
-        window[:, _CHUNK] = index[_CHUNK - 1 :: _CHUNK] + 1
-        r2 = (xy[0, window] - anchor_x[:, None]) ** 2 + (xy[1, window] - anchor_y[:, None]) ** 2
-        radius = np.sqrt(r2.max(axis=1))
-        # (chunk, row, col) layout: reductions over chunks run along the leading axis.
-        nx, ny = col1 - col0, row1 - row0
-        dx2 = (np.arange(col0, col1, dtype=np.float64) - anchor_x[:, None]) ** 2
-        dy2 = (np.arange(row0, row1, dtype=np.float64) - anchor_y[:, None]) ** 2
-        dist2 = np.add(dy2[:, :, None], dx2[:, None, :]).reshape(n_chunk, -1)
-        # Upper bound on the distance (an anchor is on the line), capped at the cutoff.
-        bound = np.sqrt(dist2.min(axis=0))
-        np.minimum(bound, cutoff, out=bound)
-        # Candidates: chunks whose lower bound D_k − radius_k beats that bound, tested on
-        # squares (both sides ≥ 0) so that no square root is taken per (chunk, pixel); the
-        # margin keeps a chunk that rounding would put exactly on the edge. A pixel whose
-        # nearest segment is within the cutoff keeps that segment's chunk; one beyond the
-        # cutoff may keep none, or some, and is dropped below either way.
-        reach2 = np.add(bound * (1.0 + 1e-12), radius[:, None] * (1.0 + 1e-12))
-        reach2 *= reach2
-        candidate = np.less_equal(dist2, reach2)
-        flat = np.flatnonzero(candidate)  # (chunk, pixel) order: chunk-major
-        if flat.size == 0:
-            continue
-        chunk, pixel = np.divmod(flat, nx * ny)
-        row, col = np.divmod(pixel, nx)
-        pair_x.append(col + col0)
-        pair_y.append(row + row0)
-        pair_chunk.append(chunk + j * n_chunk)
-        pair_key.append(pixel + keys)
-        key_base.append((keys, j, cutoff))
-        keys += nx * ny
-    if not pair_x:
-        return results
-    ix, iy = np.concatenate(pair_x), np.concatenate(pair_y)
-    px, py = ix.astype(np.float64), iy.astype(np.float64)
-    chunk, pair_pixel = np.concatenate(pair_chunk), np.concatenate(pair_key)
+    points = np.asarray(points, dtype=np.float64)
+    cutoff = float(cutoff)
+    if len(points) < 2:
+        return _EMPTY_RIDGE
+    lo_x, lo_y = points.min(axis=0).tolist()
+    hi_x, hi_y = points.max(axis=0).tolist()
+    col0 = max(0, math.floor(lo_x - cutoff))
+    col1 = min(width, math.ceil(hi_x + cutoff) + 1)
+    row0 = max(0, math.floor(lo_y - cutoff))
+    row1 = min(height, math.ceil(hi_y + cutoff) + 1)
+    if col1 <= col0 or row1 <= row0:
+        return _EMPTY_RIDGE
+    n_seg = len(points) - 1
+    n_chunk = -(-n_seg // _CHUNK)
+    # Segments padded (the last one repeated) to whole chunks and laid out (segment in chunk,
+    # chunk), so that per-pair values are whole columns repeated and the minimum over a
+    # chunk's segments is a reduction along the leading axis (numpy's long, fast passes).
+    seg_index = np.minimum(np.arange(n_chunk * _CHUNK), n_seg - 1)
+    xy = points.T
+    # Anchor: a chunk's middle vertex; radius: the farthest of its segments' endpoints.
+    mid = np.minimum(np.arange(n_chunk) * _CHUNK + _CHUNK // 2, n_seg)
+    anchor_x, anchor_y = xy[0, mid], xy[1, mid]
+    window = np.empty((n_chunk, _CHUNK + 1), dtype=np.intp)
+    window[:, :_CHUNK] = seg_index.reshape(n_chunk, _CHUNK)
+    window[:, _CHUNK] = seg_index[_CHUNK - 1 :: _CHUNK] + 1
+    r2 = (xy[0, window] - anchor_x[:, None]) ** 2 + (xy[1, window] - anchor_y[:, None]) ** 2
+    radius = np.sqrt(r2.max(axis=1))
+    # (chunk, row, col) layout: reductions over chunks run along the leading axis.
+    nx, ny = col1 - col0, row1 - row0
+    dx2 = (np.arange(col0, col1, dtype=np.float64) - anchor_x[:, None]) ** 2
+    dy2 = (np.arange(row0, row1, dtype=np.float64) - anchor_y[:, None]) ** 2
+    dist2 = np.add(dy2[:, :, None], dx2[:, None, :]).reshape(n_chunk, -1)
+    # Upper bound on the distance (an anchor is on the line), capped at the cutoff.
+    bound = np.sqrt(dist2.min(axis=0))
+    np.minimum(bound, cutoff, out=bound)
+    # Candidates: chunks whose lower bound D_k − radius_k beats that bound, tested on squares
+    # (both sides ≥ 0) so that no square root is taken per (chunk, pixel); the margin keeps a
+    # chunk that rounding would put exactly on the edge. A pixel whose nearest segment is
+    # within the cutoff keeps that segment's chunk; one beyond the cutoff may keep none, or
+    # some, and is dropped below either way.
+    reach2 = np.add(bound * (1.0 + 1e-12), radius[:, None] * (1.0 + 1e-12))
+    reach2 *= reach2
+    flat = np.flatnonzero(np.less_equal(dist2, reach2))  # (chunk, pixel) order: chunk-major
+    if flat.size == 0:
+        return _EMPTY_RIDGE
+    chunk, pair_pixel = np.divmod(flat, nx * ny)
+    row, col = np.divmod(pair_pixel, nx)
+    ix, iy = col + col0, row + row0
     # Per chunk and segment: start x, y, edge x, y and 1/|edge|², as (5, _CHUNK, chunks).
-    table = np.empty((5, _CHUNK, n_lines * n_chunk))
-    table[:2] = start.reshape(2, -1, _CHUNK).transpose(0, 2, 1)
-    np.subtract(end.reshape(2, -1, _CHUNK).transpose(0, 2, 1), table[:2], out=table[2:4])
+    table = np.empty((5, _CHUNK, n_chunk))
+    table[:2] = xy[:, seg_index].reshape(2, n_chunk, _CHUNK).transpose(0, 2, 1)
+    end = xy[:, seg_index + 1].reshape(2, n_chunk, _CHUNK).transpose(0, 2, 1)
+    np.subtract(end, table[:2], out=table[2:4])
     np.maximum(table[2] ** 2 + table[3] ** 2, 1e-300, out=table[4])
     np.divide(1.0, table[4], out=table[4])
     # Pairs come in ascending chunk order, so each chunk's columns are repeated once per pair
     # of it: one np.repeat instead of a gather per quantity.
     per_pair = np.repeat(
-        table.reshape(5 * _CHUNK, -1), np.bincount(chunk, minlength=table.shape[2]), axis=1
+        table.reshape(5 * _CHUNK, -1), np.bincount(chunk, minlength=n_chunk), axis=1
     ).reshape(5, _CHUNK, -1)  # (5, _CHUNK, pairs)
-    rel_x = px - per_pair[0]
-    rel_y = py - per_pair[1]
+    rel_x = ix.astype(np.float64) - per_pair[0]
+    rel_y = iy.astype(np.float64) - per_pair[1]
     edge_x, edge_y, inv_length2 = per_pair[2], per_pair[3], per_pair[4]
     t = rel_x * edge_x
     t += rel_y * edge_y
@@ -342,62 +325,53 @@ def polyline_distances(
     d2 += off_y * off_y
     d2_pair = d2.min(axis=0)
     # Minimum per pixel over its candidate pairs; ties go to the first pair reaching it,
-    # which (pairs being chunk-major per line) is the lowest chunk, and within it to the
-    # first segment: the lowest segment index overall.
-    best = np.full(keys, np.inf)
+    # which (pairs being chunk-major) is the lowest chunk, and within it to the first
+    # segment: the lowest segment index overall.
+    best = np.full(nx * ny, np.inf)
     np.minimum.at(best, pair_pixel, d2_pair)
     hits = np.flatnonzero(d2_pair == best[pair_pixel])
-    first_pair = np.full(keys, chunk.size, dtype=np.intp)
+    first_pair = np.full(nx * ny, chunk.size, dtype=np.intp)
     np.minimum.at(first_pair, pair_pixel[hits], hits)
-    # Pixels within their line's cutoff (ascending keys: ascending flat indices per line).
-    out_keys = []
-    for n, (key0, _, cutoff) in enumerate(key_base):
-        key1 = key_base[n + 1][0] if n + 1 < len(key_base) else keys
-        line_best = best[key0:key1]
-        out_keys.append(np.flatnonzero(line_best <= cutoff * cutoff) + key0)
-    sel = np.concatenate(out_keys)
-    first = first_pair[sel]
+    # Pixels within the cutoff, ascending (box order is image order).
+    first = first_pair[np.flatnonzero(best <= cutoff * cutoff)]
     # Segment within the chunk: the first that reaches the pair's minimum, found for every
-    # pair on whole rows (argmin down the short axis, or gathering the rows first, is slower).
+    # pair by whole-row comparisons, then read off for the kept pixels.
     k_pair = np.full(d2_pair.size, _CHUNK - 1)
     for j in range(_CHUNK - 2, -1, -1):
         k_pair[d2[j] == d2_pair] = j
     k = k_pair[first]
     at = k * d2_pair.size + first  # flat index into the (_CHUNK, pairs) arrays
-    d2_min = d2_pair[first]
-    pixel_flat = iy[first] * width + ix[first]
-    segment = seg_index.reshape(-1, _CHUNK)[chunk[first], k]
-    t_best = t.ravel()[at]
     offset = np.empty((first.size, 2))
     offset[:, 0] = off_x.ravel()[at]
     offset[:, 1] = off_y.ravel()[at]
-    bounds = list(itertools.accumulate((part.size for part in out_keys), initial=0))
-    for n, (_, j, _) in enumerate(key_base):
-        part = slice(bounds[n], bounds[n + 1])
-        results[boxes[j][0]] = Ridge(
-            pixels=pixel_flat[part],
-            d2=d2_min[part],
-            segment=segment[part],
-            t=t_best[part],
-            offset=offset[part],
-        )
-    return results
+    return Ridge(
+        pixels=iy[first] * width + ix[first],
+        d2=d2_pair[first],
+        segment=seg_index.reshape(-1, _CHUNK)[chunk[first], k],
+        t=t.ravel()[at],
+        offset=offset,
+    )
+
+
+def polyline_distances(
+    lines: Sequence[tuple[np.ndarray, float]], shape: tuple[int, int]
+) -> list[Ridge]:
+    """:func:`polyline_distance` of each (points, cutoff) line."""
+    return [polyline_distance(points, shape, cutoff) for points, cutoff in lines]
 
 
 def arm_ridges(
     arms: Sequence[tuple[np.ndarray, float] | None], shape: tuple[int, int]
 ) -> list[Ridge | None]:
-    """Ridges of several arms, given as (points, spread) or None (skipped), in one pass.
+    """Ridges of several arms, given as (points, spread) or None (skipped).
 
     Each is ``polyline_distance(points, shape, CUTOFF_SPREADS·spread)``, for
     :func:`arm_image_vjp`'s ``ridge`` argument.
     """
-    present = [k for k, arm in enumerate(arms) if arm is not None]
-    lines = [(arms[k][0], CUTOFF_SPREADS * arms[k][1]) for k in present]  # type: ignore[index]
-    out: list[Ridge | None] = [None] * len(arms)
-    for k, ridge in zip(present, polyline_distances(lines, shape), strict=True):
-        out[k] = ridge
-    return out
+    return [
+        None if arm is None else polyline_distance(arm[0], shape, CUTOFF_SPREADS * arm[1])
+        for arm in arms
+    ]
 
 
 def arm_image_vjp(

@@ -41,8 +41,8 @@ from sqlalchemy.orm import Session
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_ignore
 from gzbcat.db.engine import session_scope
+from gzbcat.process import configure_process, one_blas_thread
 from gzbcat.stages.runs import finish_run, params_hash, start_run
-from gzbcat.threads import one_blas_thread
 
 __all__ = [
     "RunSummary",
@@ -364,8 +364,7 @@ def _finish(
 
 def _timed_compute(compute: Callable[[Any, Any], Any], inputs: Any, params: Any) -> Any:
     started = time.process_time()
-    with one_blas_thread():  # parallelism here is processes (see gzbcat.threads)
-        outputs = compute(inputs, params)
+    outputs = compute(inputs, params)
     return outputs, time.process_time() - started
 
 
@@ -403,8 +402,14 @@ def run_stage(
         engine, stage, wanted_hash, subjects=subjects, force=force, retry_failed=retry_failed
     )
     worker = worker_identity()
+    # Worker processes are set up for compute when they start (gzbcat.process); computing
+    # here, in a process the caller owns, runs BLAS on one thread for the unit only.
     executor = (
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=configure_process,
+        )
         if workers > 1
         else None
     )
@@ -461,7 +466,8 @@ def run_stage(
                     continue
                 if executor is None:
                     try:
-                        outputs, seconds = _timed_compute(stage.compute, inputs, params)
+                        with one_blas_thread():
+                            outputs, seconds = _timed_compute(stage.compute, inputs, params)
                     except Exception as error:
                         finished(subject_id, error=error)
                     else:

@@ -1,11 +1,17 @@
-"""The renderer's fast paths (issue #3) against slow, independent references.
+"""The renderer's optimised kernels against their plain forms and slow, independent references.
 
+Each kernel agrees with the plain form beside it in the package: :func:`render_sersic` with
+an integer ``oversample`` with :func:`render_sersic_plain` to rounding (1e-12 relative), and
+:func:`polyline_distance` with :func:`polyline_distance_plain` (built on
+``gzbcat.geometry.nearest_on_polyline``) in pixels, squared distance and offset to 1e-10 px²
+and px, and in segment and t except where two segments are equally near to rounding.
 Sampling plans: levels are disjoint and each pixel is integrated on one lattice; pixels left
 out by truncation hold less than 1e-15 of the peak; the adaptive default meets the ×25
 criteria of ``test_sersic`` (same tolerances) on random components too. Special-cased
 profiles (n = 1, n = 1/2, boxy) have gradients matching central differences (same
-tolerance as ``test_sersic``). Batched arm distances equal one-at-a-time ones. The cached,
-minimally padded PSF operator equals a direct convolution.
+tolerance as ``test_sersic``). The cached, minimally padded FFT convolution equals the plain
+sum of shifted images (:func:`convolve_psf_plain`, itself checked against scipy's direct
+convolution and correlation) to 1e-11.
 """
 
 from __future__ import annotations
@@ -14,20 +20,27 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from gzbcat.memory import keep_freed_memory
-from gzbcat.model import SersicComponent
+from gzbcat.geometry import nearest_on_polyline
+from gzbcat.model import Method, SersicComponent
+from gzbcat.rendering._evaluation import gauss_weights, sub_offsets
 from gzbcat.rendering._perf import dot
-from gzbcat.rendering.psf import PSFOperator, convolve_psf, psf_operator
+from gzbcat.rendering.psf import PSFOperator, convolve_psf, convolve_psf_plain, psf_operator
 from gzbcat.rendering.sersic import (
     SERSIC_PARAMETERS,
-    _gauss_weights,
-    _sub_offsets,
     plan_sampling,
     render_sersic,
+    render_sersic_plain,
     render_sersic_vjp,
     sersic_b,
+    sersic_profile,
 )
-from gzbcat.rendering.spiral import log_spiral_points, polyline_distance, polyline_distances
+from gzbcat.rendering.spiral import (
+    Ridge,
+    log_spiral_points,
+    polyline_distance,
+    polyline_distance_plain,
+    polyline_distances,
+)
 
 BAR = SersicComponent(
     mux=66.9631, muy=66.1140, roll=0.92177, re=4.18773, q=0.33175, intensity=0.48666, n=0.8, c=3.0
@@ -35,14 +48,9 @@ BAR = SersicComponent(
 
 
 def _profile_at_centres(comp: SersicComponent, shape: tuple[int, int]) -> np.ndarray:
-    """Independent point evaluation of spec §7.2 at pixel centres."""
+    """The plain profile (spec §7.2) at pixel centres."""
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
-    dx, dy = comp.mux - xs, comp.muy - ys
-    u = (np.cos(comp.roll) * dx + np.sin(comp.roll) * dy) / comp.q
-    v = -np.sin(comp.roll) * dx + np.cos(comp.roll) * dy
-    r = (np.abs(u) ** comp.c + np.abs(v) ** comp.c) ** (1 / comp.c)
-    b = sersic_b(comp.n)
-    return comp.intensity * np.exp(-b * ((r / comp.re) ** (1 / comp.n) - 1))
+    return sersic_profile(comp.mux - xs, comp.muy - ys, comp, sersic_b(comp.n))
 
 
 @pytest.mark.parametrize(
@@ -106,10 +114,32 @@ def test_adaptive_sampling_agrees_with_uniform_x25_on_random_components(
         mux=centre[0], muy=centre[1], roll=roll, re=re, q=q, intensity=1.0, n=n, c=c
     )
     adaptive = render_sersic(comp, shape)
-    fine = render_sersic(comp, shape, oversample=25)
+    fine = render_sersic_plain(comp, shape, 25)
     assert adaptive.sum() == pytest.approx(fine.sum(), rel=1e-3)
     bright = fine > 0.01 * fine.max()
     assert np.max(np.abs(adaptive[bright] / fine[bright] - 1.0)) < 1e-2
+
+
+PLAIN_CASES = [
+    SersicComponent(mux=15.3, muy=13.8, roll=0.8, re=4.0, q=0.4, intensity=0.7, n=1.0),
+    SersicComponent(mux=15.3, muy=13.8, roll=0.8, re=4.0, q=0.4, intensity=0.7, n=0.5),
+    SersicComponent(mux=15.6, muy=14.1, roll=2.1, re=3.0, q=1.1, intensity=0.7, n=2.7),
+    SersicComponent(mux=15.3, muy=13.8, roll=0.8, re=4.0, q=0.3, intensity=0.7, n=0.8, c=3.0),
+    SersicComponent(mux=14.9, muy=14.2, roll=0.3, re=5.0, q=0.5, intensity=0.7, n=1.3, c=4.0),
+    SersicComponent(mux=14.9, muy=14.2, roll=0.3, re=5.0, q=0.5, intensity=0.7, n=0.31, c=2.6),
+]
+
+
+@pytest.mark.parametrize("comp", PLAIN_CASES)
+@pytest.mark.parametrize("oversample", [1, 3, 5])
+@pytest.mark.parametrize("method", list(Method))
+def test_integer_oversample_equals_the_plain_lattice(
+    comp: SersicComponent, oversample: int, method: Method
+) -> None:
+    shape = (30, 32)
+    image = render_sersic(comp, shape, oversample=oversample, method=method)
+    plain = render_sersic_plain(comp, shape, oversample, method=method)
+    np.testing.assert_allclose(image, plain, rtol=1e-12, atol=1e-12 * plain.max())
 
 
 @pytest.mark.parametrize(
@@ -146,26 +176,40 @@ def test_special_cased_profiles_have_exact_gradients(
         assert grad[i] == pytest.approx(numeric, rel=1e-5, abs=1e-8), name
 
 
-def _brute_force_d2(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
-    p = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(float)[:, None, :]
-    v, w = points[:-1][None], points[1:][None]
-    e = w - v
-    t = np.clip(((p - v) * e).sum(-1) / np.maximum((e**2).sum(-1), 1e-300), 0, 1)
-    return (((v + t[..., None] * e - p) ** 2).sum(-1)).min(axis=1).reshape(shape)
+def _assert_agrees_with_plain(
+    ridge: Ridge, points: np.ndarray, shape: tuple[int, int], cutoff: float
+) -> None:
+    """The kernel's ridge equals the plain form's, segment and t up to exact-rounding ties."""
+    plain = polyline_distance_plain(points, shape, cutoff)
+    np.testing.assert_array_equal(ridge.pixels, plain.pixels)
+    np.testing.assert_allclose(ridge.d2, plain.d2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ridge.offset, plain.offset, rtol=1e-10, atol=1e-10)
+    same = ridge.segment == plain.segment
+    np.testing.assert_allclose(ridge.t[same], plain.t[same], rtol=1e-10, atol=1e-10)
+    if not same.all():  # a tie: the kernel's segment is as near, to rounding
+        rows, cols = np.divmod(ridge.pixels[~same], shape[1])
+        centres = np.stack([cols, rows], axis=1).astype(float)
+        seg = ridge.segment[~same]
+        closest = points[seg] + ridge.t[~same, None] * (points[seg + 1] - points[seg])
+        d2 = ((closest - centres) ** 2).sum(axis=1)
+        np.testing.assert_allclose(d2, plain.d2[~same], rtol=1e-10, atol=1e-10)
 
 
-def test_batched_distances_equal_single_ones_and_brute_force() -> None:
+def test_distances_agree_with_the_plain_form() -> None:
     disk = SersicComponent(mux=40.2, muy=38.7, roll=0.6, re=20.0, q=0.6, intensity=0.2)
     spiral, _ = log_spiral_points(6.0, 18.0, 0.3, 3.5, disk, jacobian=False)
     rng = np.random.default_rng(5)
     walk = np.cumsum(rng.normal(scale=3.0, size=(23, 2)), axis=0) + 30.0
+    repeated = walk.copy()
+    repeated[7] = repeated[6]  # a zero-length segment
     lines = [
         (spiral, 11.0),
         (np.zeros((1, 2)), 5.0),  # too short: nothing
         (walk, 6.5),
+        (repeated, 9.0),
         (np.array([[-50.0, -50.0], [-40.0, -45.0]]), 3.0),  # off the image
         (spiral[::-1] + 7.0, 4.0),
+        (spiral[:6], 25.0),  # fewer segments than a chunk
     ]
     shape = (80, 84)
     batched = polyline_distances(lines, shape)
@@ -176,14 +220,18 @@ def test_batched_distances_equal_single_ones_and_brute_force() -> None:
         if len(points) < 2:
             assert ridge.pixels.size == 0
             continue
-        expected = _brute_force_d2(points, shape).ravel()
-        np.testing.assert_allclose(ridge.d2, expected[ridge.pixels], rtol=1e-10, atol=1e-10)
-        np.testing.assert_array_equal(ridge.pixels, np.flatnonzero(expected <= cutoff**2))
-        # the reported segment and t reproduce the distance
-        seg = points[ridge.segment + 1] - points[ridge.segment]
-        closest = points[ridge.segment] + ridge.t[:, None] * seg
-        rows, cols = np.divmod(ridge.pixels, shape[1])
-        np.testing.assert_allclose(closest - np.stack([cols, rows], axis=1), ridge.offset)
+        _assert_agrees_with_plain(ridge, points, shape, cutoff)
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_plain_convolution_is_scipys_direct_one(method: Method) -> None:
+    rng = np.random.default_rng(7)
+    kernel, image = rng.random((5, 3)), rng.random((9, 12))
+    direct = signal.correlate2d if method == Method.REFERENCE else signal.convolve2d
+    expected = direct(image, kernel, mode="same", boundary="fill", fillvalue=0.0)
+    np.testing.assert_allclose(convolve_psf_plain(image, kernel, method=method), expected)
+    fast = convolve_psf(image, kernel, method=method)
+    np.testing.assert_allclose(fast, expected, rtol=1e-11, atol=1e-12)
 
 
 def test_cached_minimally_padded_psf_matches_direct_convolution() -> None:
@@ -192,7 +240,7 @@ def test_cached_minimally_padded_psf_matches_direct_convolution() -> None:
     kernel /= kernel.sum()
     for shape in ((6, 7), (23, 31), (135, 135)):
         image = rng.random(shape)
-        expected = signal.convolve2d(image, kernel, mode="same", boundary="fill", fillvalue=0.0)
+        expected = convolve_psf_plain(image, kernel)
         np.testing.assert_allclose(convolve_psf(image, kernel), expected, rtol=1e-11, atol=1e-12)
         op = psf_operator(kernel, shape)
         w = rng.random(shape)
@@ -204,12 +252,10 @@ def test_cached_minimally_padded_psf_matches_direct_convolution() -> None:
     assert isinstance(psf_operator(kernel, (23, 31), method="reference"), PSFOperator)
 
 
-def test_perf_helpers() -> None:
+def test_dot_is_the_sum_of_products() -> None:
     rng = np.random.default_rng(9)
     a, b = rng.random((3, 50, 200)), rng.random((3, 50, 200))
-    assert dot(a, b) == pytest.approx(float(np.vdot(a, b)), rel=1e-12)
-    first = keep_freed_memory()
-    assert keep_freed_memory() is first  # applied once, then remembered
+    assert dot(a, b) == pytest.approx(float(np.sum(a * b)), rel=1e-12)
 
 
 def test_distance_ties_go_to_the_lowest_segment() -> None:
@@ -218,13 +264,9 @@ def test_distance_ties_go_to_the_lowest_segment() -> None:
     shape = (17, 17)
     ridge = polyline_distance(points, shape, cutoff=6.0)
     ys, xs = np.divmod(ridge.pixels, shape[1])
-    p = np.stack([xs, ys], axis=1).astype(float)[:, None, :]
-    v, w = points[:-1][None], points[1:][None]
-    e = w - v
-    t = np.clip(((p - v) * e).sum(-1) / (e**2).sum(-1), 0, 1)
-    d2 = ((v + t[..., None] * e - p) ** 2).sum(-1)
-    np.testing.assert_array_equal(ridge.d2, d2.min(axis=1))
-    np.testing.assert_array_equal(ridge.segment, d2.argmin(axis=1))  # first of equals
+    d2, segment, _ = nearest_on_polyline(np.stack([xs, ys], axis=1).astype(float), points)
+    np.testing.assert_array_equal(ridge.d2, d2)
+    np.testing.assert_array_equal(ridge.segment, segment)  # first of equals
     centre = int(np.flatnonzero(ridge.pixels == 8 * shape[1] + 8)[0])
     assert ridge.segment[centre] == 0 and ridge.d2[centre] == 16.0
 
@@ -247,7 +289,7 @@ def test_gauss_levels_integrate_smooth_pixels_to_the_tolerance() -> None:
     # A product Gauss rule of order m integrates x^a·y^b exactly for a, b < 2m: its weights
     # and nodes on a pixel reproduce the exact means of 1, x², x²y² and x³y (0, 1/12, 1/144, 0).
     for order in (2, 3):
-        nodes, weights = _sub_offsets(order, True), _gauss_weights(order)[:, :, 0]
+        nodes, weights = sub_offsets(order, True), gauss_weights(order)[:, :, 0]
         y, x = nodes[:, None], nodes[None, :]
         for integrand, exact in (
             (1.0 + 0 * x, 1.0),
