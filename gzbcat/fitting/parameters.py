@@ -373,7 +373,7 @@ class ParameterSpace:
             (points, v[f"arm{k}.spread"]) if len(points) >= 2 and v[f"arm{k}.spread"] > 0 else None
             for k, points in enumerate(arm_points)
         ]
-        ridges = arm_ridges(drawable, shape)  # all arms' distances in one pass
+        ridges = arm_ridges(drawable, shape)
         light_d = lum_d
         for k, arm in enumerate(tmpl.arms):
             falloff = max(float(arm.falloff), 1e-5)

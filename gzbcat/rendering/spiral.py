@@ -400,7 +400,7 @@ def arm_image_vjp(
         for a fixed poly-line.
     ridge
         ``polyline_distance(points, shape, CUTOFF_SPREADS·spread)`` if the caller already
-        has it (see :func:`arm_ridges`, which batches all arms); computed here otherwise.
+        has it (see :func:`arm_ridges`); computed here otherwise.
 
     Returns
     -------
