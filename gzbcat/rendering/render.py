@@ -2,7 +2,7 @@
 
 This is the renderer for models in their own parameters (I, re, …): volunteer drawings,
 aggregates and tuned models; the reference's ``calculate_model``. The fit renders through
-:mod:`gzbcat.rendering.objective`, which reuses the same pieces.
+:mod:`gzbcat.fitting.parameters`, which reuses the same pieces.
 
 What differs between the methods is listed in :mod:`gzbcat.rendering.rules`.
 """
