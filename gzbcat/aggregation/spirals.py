@@ -40,7 +40,7 @@ from scipy.spatial import cKDTree
 from sklearn.linear_model import BayesianRidge
 from sklearn.neighbors import LocalOutlierFactor
 
-from gzbcat.geometry import deproject, reproject
+from gzbcat.geometry import deproject, nearest_on_polyline, reproject
 from gzbcat.model import LogSpiralFit, Method, SersicComponent, SpiralArm
 
 from .clustering import dbscan_labels
@@ -49,6 +49,7 @@ from .params import AGGREGATION_RULES, AggregationParams
 __all__ = [
     "ArmFit",
     "aggregate_arms",
+    "directed_distance",
     "directed_distance_matrix",
     "drop_repeated_vertices",
     "equalise_polylines",
@@ -70,9 +71,6 @@ _LOF_SPARE_NEIGHBOURS = 12
 itself); rows that lose more of them to the left-out group are queried again with enough
 (see :class:`_NeighbourLists`)."""
 
-_CHUNK_ELEMENTS = 1 << 16
-"""Point × segment block size of the vectorised metric (fits in a CPU's L2 cache)."""
-
 
 # --------------------------------------------------------------------------------------------
 # Poly-line metric (§6.4)
@@ -88,59 +86,13 @@ def drop_repeated_vertices(points: np.ndarray) -> np.ndarray:
     return points[keep]
 
 
-def _min_sq_distance_to_lines(points: np.ndarray, lines: Sequence[np.ndarray]) -> np.ndarray:
-    """Squared distance from each point to each poly-line's nearest segment, (P, K).
+def directed_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Return ``D(a, b)``: the mean over a's vertices of the squared distance to poly-line b.
 
-    Every segment gets its own frame: unit direction u from its start v, length L. A point p
-    at ``along = (p − v)·u`` and ``across = (p − v)·n`` lies ``max(along − L, −along, 0)``
-    beyond the segment's ends, so its squared distance is that squared plus across². One
-    small matrix product gives along − L, −along and across for a block of points against
-    every segment of every line (segments down the rows, so each quantity is a contiguous
-    block); the minimum is then taken per line down the rows.
+    The one-way term of spec §6.4; the distance of a point to a poly-line is
+    :func:`gzbcat.geometry.nearest_on_polyline`'s (a zero-length segment acts as its vertex).
     """
-    starts = np.concatenate([line[:-1] for line in lines])
-    ends = np.concatenate([line[1:] for line in lines])
-    n_segments = np.array([len(line) - 1 for line in lines])
-    if np.any(n_segments < 1):
-        raise ValueError("every poly-line needs at least two distinct vertices")
-    offsets = np.concatenate(([0], np.cumsum(n_segments)[:-1]))
-    origin = starts.mean(axis=0)
-    v = starts - origin
-    e = ends - starts
-    length = np.hypot(e[:, 0], e[:, 1])
-    # A zero-length segment is a point: any unit direction then gives |p − v|².
-    has_length = length > 0
-    u = np.where(has_length[:, None], e / np.where(has_length, length, 1.0)[:, None], [1.0, 0.0])
-    s = len(starts)
-    frames = np.empty((3 * s, 3))  # rows: along − L, −along, across; columns: x, y, 1
-    v_along = v[:, 0] * u[:, 0] + v[:, 1] * u[:, 1]
-    frames[:s, :2] = u
-    frames[:s, 2] = -v_along - length
-    frames[s : 2 * s, :2] = -u
-    frames[s : 2 * s, 2] = v_along
-    frames[2 * s :, 0] = -u[:, 1]
-    frames[2 * s :, 1] = u[:, 0]
-    frames[2 * s :, 2] = v[:, 0] * u[:, 1] - v[:, 1] * u[:, 0]
-    p_all = np.empty((3, len(points)))
-    p_all[:2] = (np.asarray(points, dtype=np.float64) - origin).T
-    p_all[2] = 1.0
-    out = np.empty((len(lines), len(points)))
-    chunk = max(1, _CHUNK_ELEMENTS // s)
-    # The floor as an array: numpy's maximum against a scalar was ~2× slower here.
-    zeros = np.zeros(min(chunk, len(points)))
-    for lo in range(0, len(points), chunk):
-        block = frames @ p_all[:, lo : lo + chunk]
-        beyond = np.maximum(block[:s], block[s : 2 * s], out=block[:s])
-        np.maximum(beyond, zeros[: beyond.shape[1]], out=beyond)
-        beyond *= beyond
-        across = block[2 * s :]
-        across *= across
-        beyond += across
-        if len(lines) == 1:
-            out[0, lo : lo + chunk] = beyond.min(axis=0)
-        else:
-            out[:, lo : lo + chunk] = np.minimum.reduceat(beyond, offsets, axis=0)
-    return out.T
+    return float(np.mean(nearest_on_polyline(np.asarray(a, dtype=np.float64), b)[0]))
 
 
 def _as_lines(lines: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -169,8 +121,8 @@ def _bounding_box_bound(lines: list[np.ndarray]) -> np.ndarray:
 def _directed_entries(lines: list[np.ndarray], wanted: np.ndarray) -> np.ndarray:
     """Exact ``D(i, j)`` where ``wanted[i, j]`` (off the diagonal); 0 elsewhere.
 
-    One pass per target line j compares the vertices of every wanted source line i with
-    j's segments only, so the work is proportional to the wanted pairs.
+    For each target line j, the vertices of every wanted source line i are measured against
+    j at once, so the work is proportional to the wanted pairs.
     """
     k = len(lines)
     out = np.zeros((k, k))
@@ -179,9 +131,9 @@ def _directed_entries(lines: list[np.ndarray], wanted: np.ndarray) -> np.ndarray
     for j in np.flatnonzero(wanted.any(axis=0)):
         sources = np.flatnonzero(wanted[:, j])
         points = np.concatenate([lines[i] for i in sources])
-        offsets = np.concatenate(([0], np.cumsum(counts[sources])[:-1]))
-        per_point = _min_sq_distance_to_lines(points, [lines[j]])[:, 0]
-        out[sources, j] = np.add.reduceat(per_point, offsets) / counts[sources]
+        sq_distance = nearest_on_polyline(points, lines[j])[0]
+        starts = np.concatenate(([0], np.cumsum(counts[sources])[:-1]))
+        out[sources, j] = np.add.reduceat(sq_distance, starts) / counts[sources]
     return out
 
 
@@ -201,18 +153,15 @@ def directed_distance_matrix(
         most ``cutoff``; elsewhere an entry may instead hold a lower bound of the value
         (the mean squared distance to line j's bounding box) that is itself above
         ``cutoff``. Any comparison ``D[i, j] ≤ t`` with ``t ≤ cutoff`` is therefore
-        decided exactly as with the exact matrix, for a fraction of the work. The diagonal
-        is 0 with a cutoff.
+        decided exactly as with the exact matrix, for a fraction of the work.
+
+    The diagonal is 0.
     """
     lines = _as_lines(lines)
     if not lines:
         return np.zeros((0, 0))
     if cutoff is None:
-        points = np.concatenate(lines)
-        counts = np.array([len(line) for line in lines])
-        per_point = _min_sq_distance_to_lines(points, lines)
-        offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        return np.add.reduceat(per_point, offsets, axis=0) / counts[:, None]
+        return _directed_entries(lines, np.ones((len(lines), len(lines)), dtype=bool))
     bound = _bounding_box_bound(lines)
     wanted = bound <= cutoff
     return np.where(wanted, _directed_entries(lines, wanted), bound)
@@ -504,99 +453,33 @@ def _grouped_lof_scores(
 def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Unwrap polar angles per poly-line and shift each by 2π to join the earlier ones (§6.6.5).
 
-    Each group is ``np.unwrap``-ed along its own order. The first is kept; every later group
-    takes the shift in {−2π, 0, +2π} that puts its (θ, R·2π/max R) points closest (the smaller
-    one-way metric) to the segment joining the earlier groups' points of least and greatest θ.
+    Each group is ``np.unwrap``-ed along its own order, in label order. The first is kept;
+    every later group takes the shift in {−2π, 0, +2π} that puts its (θ, R·2π/max R) points
+    closest (the smaller of the two one-way distances, :func:`directed_distance`) to the
+    segment joining the earlier groups' points of least and greatest θ (ties: the lowest
+    index). A one-point group counts as a degenerate segment.
     """
     out = np.array(theta, dtype=np.float64, copy=True)
     shifts = np.array([-2.0 * math.pi, 0.0, 2.0 * math.pi])
-    r_scale = 2.0 * math.pi / np.max(r)
-    # Groups in label order, each with its indices ascending; the earlier groups' points of
-    # least and greatest θ are kept as running extremes (ties: lowest index, as argmin/argmax
-    # over the earlier points in index order would pick).
-    order = np.argsort(groups, kind="stable")
-    _, starts = np.unique(groups[order], return_index=True)
-    edges = np.append(starts, len(order))
-    # Every group unwrapped in one call: rows padded with their last angle (no jump, so the
-    # padding changes nothing before it), the same arithmetic as np.unwrap on each alone.
-    lengths = np.diff(edges)
-    rows = np.repeat(np.arange(len(starts)), lengths)
-    cols = np.arange(len(order)) - np.repeat(starts, lengths)
-    padded = np.repeat(out[order[edges[1:] - 1]][:, None], int(lengths.max()), axis=1)
-    padded[rows, cols] = out[order]
-    unwrapped = np.unwrap(padded, axis=1)
-    offset = np.column_stack((shifts, np.zeros(3)))[:, None, :]
-    lo_val = hi_val = 0.0
-    lo_idx = hi_idx = 0
-    for i in range(len(starts)):
-        idx = order[edges[i] : edges[i + 1]]
-        t_g = unwrapped[i, : lengths[i]]
-        if i > 0:
-            ref = np.array([[lo_val, r[lo_idx] * r_scale], [hi_val, r[hi_idx] * r_scale]])
-            base = np.column_stack((t_g, r[idx] * r_scale))
-            scores = _min_directed_to_segment(base[None, :, :] + offset, ref)
-            t_g = t_g + shifts[int(np.argmin(scores))]
-        out[idx] = t_g
-        k_lo, k_hi = int(np.argmin(t_g)), int(np.argmax(t_g))
-        v_lo, j_lo, v_hi, j_hi = t_g[k_lo], int(idx[k_lo]), t_g[k_hi], int(idx[k_hi])
-        if i == 0 or v_lo < lo_val or (v_lo == lo_val and j_lo < lo_idx):
-            lo_val, lo_idx = v_lo, j_lo
-        if i == 0 or v_hi > hi_val or (v_hi == hi_val and j_hi < hi_idx):
-            hi_val, hi_idx = v_hi, j_hi
+    r_scaled = r * (2.0 * math.pi / np.max(r))
+    earlier = np.zeros(0, dtype=np.intp)  # indices of the groups done so far, ascending
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        t = np.unwrap(out[idx])
+        if earlier.size:
+            lo, hi = earlier[np.argmin(out[earlier])], earlier[np.argmax(out[earlier])]
+            segment = np.array([[out[lo], r_scaled[lo]], [out[hi], r_scaled[hi]]])
+            scores = []
+            for shift in shifts:
+                line = np.column_stack((t + shift, r_scaled[idx]))
+                as_segment = line if len(line) > 1 else np.concatenate((line, line))
+                scores.append(
+                    min(directed_distance(line, segment), directed_distance(segment, as_segment))
+                )
+            t = t + shifts[int(np.argmin(scores))]
+        out[idx] = t
+        earlier = np.union1d(earlier, idx)
     return out
-
-
-def _sq_distance_to_polylines(points: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Squared distance of each point to a poly-line (zero-length segments allowed).
-
-    ``points`` (..., P, 2) and ``lines`` (..., V, 2) with broadcastable leading axes (one
-    poly-line per leading index); returns (..., P).
-    """
-    v, w = lines[..., :-1, :], lines[..., 1:, :]
-    e = w - v
-    length_sq = np.einsum("...ij,...ij->...i", e, e)
-    pv = points[..., :, None, :] - v[..., None, :, :]
-    t = (
-        np.einsum("...pij,...ij->...pi", pv, e)
-        / np.where(length_sq > 0, length_sq, 1.0)[..., None, :]
-    )
-    t = np.clip(t, 0.0, 1.0)
-    d = pv - t[..., None] * e[..., None, :, :]
-    return np.einsum("...pij,...pij->...pi", d, d).min(axis=-1)
-
-
-def _min_directed_to_segment(points: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """``min(D(points, segment), D(segment, points))`` for a 2-point reference (§6.6.5).
-
-    ``points`` is (..., P, 2): one candidate point set per leading index, all scored at
-    once; returns (...). A one-point poly-line counts as a degenerate segment, so the
-    unwrap never sees NaN.
-    """
-    line = points if points.shape[-2] > 1 else np.concatenate((points, points), axis=-2)
-    # The same arithmetic as _sq_distance_to_polylines, written per coordinate (the unwrap
-    # calls this once per poly-line, so the einsum overhead on tiny arrays dominated).
-    px, py = points[..., 0], points[..., 1]
-    vx, vy = segment[0, 0], segment[0, 1]
-    ex, ey = segment[1, 0] - vx, segment[1, 1] - vy
-    length_sq = ex * ex + ey * ey
-    dx, dy = px - vx, py - vy
-    t = np.minimum(
-        np.maximum((dx * ex + dy * ey) / (length_sq if length_sq > 0 else 1.0), 0.0), 1.0
-    )
-    dx, dy = dx - t * ex, dy - t * ey
-    forward = (dx * dx + dy * dy).sum(axis=-1) / px.shape[-1]  # the mean, as numpy takes it
-    lx, ly = line[..., 0], line[..., 1]
-    vx, vy = lx[..., :-1], ly[..., :-1]
-    ex, ey = lx[..., 1:] - vx, ly[..., 1:] - vy
-    length_sq = ex * ex + ey * ey
-    length_sq = np.where(length_sq > 0, length_sq, 1.0)
-    backward = 0.0
-    for k in range(2):
-        dx, dy = segment[k, 0] - vx, segment[k, 1] - vy
-        t = np.minimum(np.maximum((dx * ex + dy * ey) / length_sq, 0.0), 1.0)
-        dx, dy = dx - t * ex, dy - t * ey
-        backward = backward + (dx * dx + dy * dy).min(axis=-1)
-    return np.minimum(forward, backward / 2.0)
 
 
 def point_weights(r: np.ndarray, groups: np.ndarray, bar_length: float = 0.0) -> np.ndarray:
