@@ -14,11 +14,11 @@ Methods (spec §12.1, §13):
     coordinates are divided element-wise by the image shape ``(H, W)`` so x is scaled by the
     height and y by the width, with ``a = exp(c0)·H`` (bug 18).
 ``corrected``
-    equalised poly-lines feed every fit, merging is union–find (transitive, one group per
-    arm), the poly-line metric divides x by W and y by H (§6.3), and deprojection uses the
-    single length ``sqrt(W·H)`` so that it stays a similarity transform on non-square images
-    (an anisotropic scale would distort the angles the pitch is read from); ``a`` is in that
-    same length. Both are identical to the reference on square images.
+    equalised poly-lines feed every fit, merging takes connected components (transitive, one
+    group per arm), the poly-line metric divides x by W and y by H (§6.3), and deprojection
+    uses the single length ``sqrt(W·H)`` so that it stays a similarity transform on
+    non-square images (an anisotropic scale would distort the angles the pitch is read
+    from); ``a`` is in that same length. Both are identical to the reference on square images.
 
 In both methods the pitch-angle error is read from the slope's posterior variance, as the
 reference pipeline's ``sigma_pa`` does; the reference's separate ``Arm.get_error`` helper,
@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from sklearn.linear_model import BayesianRidge
 from sklearn.neighbors import LocalOutlierFactor
@@ -648,39 +650,28 @@ def fit_arm(
 def merge_groups(close: np.ndarray, method: Method = Method.CORRECTED) -> list[list[int]]:
     """Group arms from a boolean "should merge" matrix (§6.7).
 
-    ``corrected``: connected components (union–find), so merges are transitive and each arm
-    is in exactly one group. ``reference``: the published greedy grouping, which walks the
-    pairs in order, starts a new group for a pair that touches no group yet and otherwise adds
-    it to *every* group it touches (an arm can end up in two groups; transitive merges can be
-    missed); arms in no pair stay alone.
+    ``corrected``: the connected components of the graph of close pairs, so merges are
+    transitive and each arm is in exactly one group; groups are sorted by their first arm.
+    ``reference``: the published greedy grouping, which walks the pairs in order, starts a
+    new group for a pair that touches no group yet and otherwise adds it to *every* group it
+    touches (an arm can end up in two groups; transitive merges can be missed); arms in no
+    pair stay alone.
     """
     n = len(close)
+    if AGGREGATION_RULES[method].transitive_merge:
+        n_groups, label = connected_components(csr_matrix(np.triu(close, 1)), directed=False)
+        return sorted(np.flatnonzero(label == g).tolist() for g in range(n_groups))
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if close[i, j]]
-    if not AGGREGATION_RULES[method].transitive_merge:
-        groups: list[set[int]] = []
-        for pair in pairs:
-            touching = [grp for grp in groups if grp & set(pair)]
-            if not touching:
-                groups.append(set(pair))
-                continue
-            for grp in touching:
-                grp.update(pair)
-        paired = {k for pair in pairs for k in pair}
-        return [sorted(grp) for grp in groups] + [[k] for k in range(n) if k not in paired]
-    parent = list(range(n))
-
-    def find(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    for i, j in pairs:
-        parent[find(i)] = find(j)
-    components: dict[int, list[int]] = {}
-    for k in range(n):
-        components.setdefault(find(k), []).append(k)
-    return sorted(components.values())
+    groups: list[set[int]] = []
+    for pair in pairs:
+        touching = [grp for grp in groups if grp & set(pair)]
+        if not touching:
+            groups.append(set(pair))
+            continue
+        for grp in touching:
+            grp.update(pair)
+    paired = {k for pair in pairs for k in pair}
+    return [sorted(grp) for grp in groups] + [[k] for k in range(n) if k not in paired]
 
 
 def aggregate_arms(

@@ -137,6 +137,34 @@ def test_merge_groups_union_find_versus_the_reference() -> None:
     assert merge_groups(close, "reference") == [[0, 2, 3], [1, 2, 3], [4]]
 
 
+def _grow_groups(close: np.ndarray) -> list[list[int]]:
+    """Transitive groups by hand: grow each group from its lowest unvisited arm."""
+    seen: set[int] = set()
+    groups = []
+    for start in range(len(close)):
+        if start in seen:
+            continue
+        group, todo = {start}, [start]
+        while todo:
+            k = todo.pop()
+            for m in np.flatnonzero(close[k] | close[:, k]).tolist():
+                if m not in group:
+                    group.add(m)
+                    todo.append(m)
+        seen |= group
+        groups.append(sorted(group))
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_merge_groups_are_the_transitive_groups_in_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 15))
+    close = np.triu(rng.random((n, n)) < 0.15, 1)
+    close |= close.T
+    assert merge_groups(close, "corrected") == _grow_groups(close)
+
+
 def test_point_weights() -> None:
     r = np.array([1.0, 2.0, 3.0, 4.0, 1.5, 2.5])
     groups = np.array([0, 0, 0, 0, 1, 1])
