@@ -25,6 +25,7 @@ from gzbcat.aggregation.jaccard import (
     largest_cluster,
     nelder_mead,
     optimal_shape,
+    summed_jaccard_distance,
 )
 from gzbcat.geometry import ellipse_vertices, shape_inside, shape_polygons
 from gzbcat.model import SersicComponent
@@ -181,33 +182,49 @@ def test_grid_inside_equals_shape_inside_bit_for_bit(kind: str) -> None:
     np.testing.assert_array_equal(got, shape_inside(params, kind, xx.ravel(), yy.ravel()))
 
 
-def _bumpy(x: np.ndarray) -> float:
-    """A non-smooth, multi-modal test function, so every Nelder–Mead branch is taken."""
-    return float(np.sum(np.abs(x - 0.3) ** 1.5) + 0.2 * np.sum(np.round(3 * np.sin(4 * x)) ** 2))
+def test_summed_distance_on_the_grid_agrees_with_exact_polygons() -> None:
+    members = np.array(
+        [
+            (50.0, 50.0, 20.0, 0.6, 0.3),
+            (53.0, 48.0, 18.0, 0.7, 0.5),
+            (47.0, 52.0, 22.0, 0.5, 0.1),
+        ]
+    )
+    candidate = np.array([51.0, 50.0, 19.0, 0.65, 0.35])
+    axis = np.arange(10.0, 90.0, 0.25)
+    x, y = (v.ravel() for v in np.meshgrid(axis, axis))
+    for kind in ("ellipse", "box"):
+        masks = shape_inside(members, kind, x, y).astype(np.float64)
+        areas = masks.sum(axis=1) * 0.25**2
+        got = summed_jaccard_distance(candidate, kind, x, y, 0.25, masks, areas)
+        exact = sum(jaccard_distance(candidate, m, kind) for m in members)
+        assert got == pytest.approx(exact, abs=1.5e-2)
+        own = summed_jaccard_distance(members[0], kind, x, y, 0.25, masks[:1], areas[:1])
+        assert own == pytest.approx(0.0, abs=1.5e-2)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_nelder_mead_takes_scipys_steps(seed: int) -> None:
-    from scipy.optimize import minimize
-
+@pytest.mark.parametrize("seed", range(3))
+def test_nelder_mead_stays_in_bounds_and_finds_the_minimum(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    simplex = np.vstack([np.zeros(4), np.eye(4)]) + rng.normal(0, 0.5, (5, 4))
-    lower = np.array([-np.inf, -1.0, -0.5, -np.inf])
-    upper = np.array([np.inf, 1.0, np.inf, 0.4])
+    simplex = np.vstack([np.zeros(3), np.eye(3)]) + rng.normal(0, 0.3, (4, 3))
+    lower = np.array([-np.inf, -1.0, 0.5])
+    upper = np.array([np.inf, 1.0, np.inf])
     seen: list[np.ndarray] = []
 
     def f(x: np.ndarray) -> float:
         seen.append(np.array(x))
-        return _bumpy(x)
+        return float(np.sum((x - np.array([0.3, 2.0, 0.0])) ** 2))
 
-    expected = minimize(
-        _bumpy,
-        np.zeros(4),
-        method="Nelder-Mead",
-        bounds=list(zip(lower, upper, strict=True)),
-        options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-6, "maxfev": 300},
-    )
-    got = nelder_mead(f, simplex, lower, upper, xatol=1e-4, fatol=1e-6, maxfev=300)
-    np.testing.assert_array_equal(got, expected.x)
-    assert len(seen) == expected.nfev
+    best = nelder_mead(f, simplex, lower, upper, xatol=1e-6, fatol=1e-10, maxfev=2000)
+    np.testing.assert_allclose(best, [0.3, 1.0, 0.5], atol=1e-5)  # on two bounds
     assert np.all(np.stack(seen) >= lower) and np.all(np.stack(seen) <= upper)
+
+    calls: list[np.ndarray] = []
+
+    def flat(x: np.ndarray) -> float:
+        calls.append(x)
+        return 0.0
+
+    # Tolerances that never stop it: the evaluation budget does.
+    nelder_mead(flat, simplex, lower, upper, xatol=0.0, fatol=-1.0, maxfev=7)
+    assert len(calls) == 7

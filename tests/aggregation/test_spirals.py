@@ -1,10 +1,11 @@
 """Spiral-arm aggregation pieces (spec §6).
 
 Expected values are hand calculations (the poly-line metric, centre splitting, merge groups),
-an independent point-by-point loop (the vectorised metric), scikit-learn's own estimator (the
-grouped LOF) and the truth of synthetic arms (pitch angles). The spec's spiral-notebook check
-(§10.1: 20 face-on arms of pitch 15° ± 0.5° gave 15.3826°) used an unpublished seed and noise,
-so it is reproduced with a ±1° tolerance.
+an independent point-by-point loop (the metric matrices, the unwrap), groups grown by hand
+(transitive merges) and the truth of synthetic arms (pitch angles). The spec's spiral-notebook
+check (§10.1: 20 face-on arms of pitch 15° ± 0.5° gave 15.3826°) used an unpublished seed and
+noise, so it is reproduced with a ±1° tolerance. The grouped LOF is tested in
+``test_grouped_lof.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from gzbcat.aggregation.spirals import (
     drop_repeated_vertices,
     equalise_polylines,
     fit_arm,
-    grouped_lof_inliers,
     merge_groups,
     point_weights,
     polyline_distance,
@@ -63,7 +63,7 @@ def _naive_directed(a: np.ndarray, b: np.ndarray) -> float:
     return total / len(a)
 
 
-def test_vectorised_metric_matches_a_point_by_point_loop() -> None:
+def test_metric_matrix_matches_a_point_by_point_loop() -> None:
     rng = np.random.default_rng(4)
     lines = [np.cumsum(rng.normal(0, 1, (int(rng.integers(2, 30)), 2)), axis=0) for _ in range(7)]
     matrix = polyline_distance_matrix(lines)
@@ -128,13 +128,41 @@ def test_equalised_polylines_have_equal_counts_and_even_spacing() -> None:
     assert np.allclose(steps, steps[0])
 
 
-def test_merge_groups_union_find_versus_the_reference() -> None:
+def test_merge_groups_transitive_versus_the_reference() -> None:
     close = np.zeros((5, 5), dtype=bool)
     for i, j in [(0, 3), (1, 2), (2, 3)]:
         close[i, j] = close[j, i] = True
     assert merge_groups(close, "corrected") == [[0, 1, 2, 3], [4]]
     # Reference: (0,3) → {0,3}; (1,2) → {1,2}; (2,3) touches both and joins both.
     assert merge_groups(close, "reference") == [[0, 2, 3], [1, 2, 3], [4]]
+
+
+def _grow_groups(close: np.ndarray) -> list[list[int]]:
+    """Transitive groups by hand: grow each group from its lowest unvisited arm."""
+    seen: set[int] = set()
+    groups = []
+    for start in range(len(close)):
+        if start in seen:
+            continue
+        group, todo = {start}, [start]
+        while todo:
+            k = todo.pop()
+            for m in np.flatnonzero(close[k] | close[:, k]).tolist():
+                if m not in group:
+                    group.add(m)
+                    todo.append(m)
+        seen |= group
+        groups.append(sorted(group))
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_merge_groups_are_the_transitive_groups_in_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 15))
+    close = np.triu(rng.random((n, n)) < 0.15, 1)
+    close |= close.T
+    assert merge_groups(close, "corrected") == _grow_groups(close)
 
 
 def test_point_weights() -> None:
@@ -144,57 +172,6 @@ def test_point_weights() -> None:
     assert w.mean() == pytest.approx(1.0)
     assert w[3] == 0.0  # the point at max R falls on the last, empty bin
     assert np.all(w >= 0)
-
-
-def test_fast_grouped_lof_matches_scikit_learn() -> None:
-    rng = np.random.default_rng(8)
-    lines = []
-    for g in range(9):
-        n = int(rng.integers(15, 60))
-        t = np.linspace(0, 3, n) + rng.uniform(0, 0.5)
-        pts = np.column_stack((np.exp(0.3 * t) * np.cos(t), np.exp(0.3 * t) * np.sin(t)))
-        pts += rng.normal(0, 0.05, pts.shape)
-        if g == 0:
-            pts[::6] += rng.normal(0, 0.6, pts[::6].shape)
-        lines.append(pts)
-    coords = np.concatenate(lines)
-    groups = np.concatenate([np.full(len(line), g) for g, line in enumerate(lines)])
-    fast = grouped_lof_inliers(coords, groups, 20)
-    slow = grouped_lof_inliers(coords, groups, 20, use_sklearn=True)
-    assert (fast != slow).sum() == 0
-    assert (~fast).sum() > 0
-
-
-def test_fast_grouped_lof_matches_scikit_learn_on_a_large_uneven_cluster() -> None:
-    """~1,800 points in 24 groups of 5–160 points: the neighbour lists are queried short and
-    topped up for the rows that lose many neighbours to a big left-out group; a 3-point
-    group leaves almost the whole cloud to train on; duplicated points test self-removal."""
-    rng = np.random.default_rng(21)
-    sizes = [5, 3, 160, 150, *rng.integers(20, 120, 20)]
-    lines = []
-    for g, n in enumerate(sizes):
-        t = np.linspace(0, 4, int(n)) + rng.uniform(0, 0.5)
-        pts = np.column_stack((np.exp(0.25 * t) * np.cos(t), np.exp(0.25 * t) * np.sin(t)))
-        pts += rng.normal(0, 0.04 if g != 2 else 0.01, pts.shape)
-        if g % 5 == 1:
-            pts[::4] += rng.normal(0, 0.5, pts[::4].shape)
-        lines.append(pts)
-    lines[5][:3] = lines[6][:3]  # exact duplicates across groups
-    coords = np.concatenate(lines)
-    groups = np.concatenate([np.full(len(line), 10 * g) for g, line in enumerate(lines)])
-    fast = grouped_lof_inliers(coords, groups, 20)
-    slow = grouped_lof_inliers(coords, groups, 20, use_sklearn=True)
-    assert (fast != slow).sum() == 0
-    assert 0 < (~fast).sum() < len(fast) // 2
-
-
-def test_grouped_lof_caps_the_neighbour_count_on_tiny_clusters() -> None:
-    rng = np.random.default_rng(5)
-    coords = rng.normal(0, 1, (14, 2))
-    groups = np.repeat([0, 1, 2, 3], [5, 4, 3, 2])
-    fast = grouped_lof_inliers(coords, groups, 20)
-    slow = grouped_lof_inliers(coords, groups, 20, use_sklearn=True)
-    assert fast.tolist() == slow.tolist()
 
 
 def _arm_like_lines(seed: int) -> list[np.ndarray]:
