@@ -218,11 +218,13 @@ def nearest_on_polyline(
     (d2, segment, t): each (P,): the squared distance, the index j of the nearest segment
     [vertices[j], vertices[j + 1]], and the position t ∈ [0, 1] of the nearest point on it.
     """
-    p = np.asarray(points, dtype=np.float64)[:, None, :]
-    v, w = vertices[None, :-1], vertices[None, 1:]
-    e = w - v
-    t = np.clip(((p - v) * e).sum(-1) / np.maximum((e * e).sum(-1), 1e-300), 0.0, 1.0)
-    d2 = ((v + t[..., None] * e - p) ** 2).sum(-1)
+    p = np.asarray(points, dtype=np.float64)
+    px, py = p[:, 0:1], p[:, 1:2]  # (P, 1): points down, segments across
+    vx, vy = vertices[None, :-1, 0], vertices[None, :-1, 1]
+    ex, ey = vertices[None, 1:, 0] - vx, vertices[None, 1:, 1] - vy
+    t = np.clip(((px - vx) * ex + (py - vy) * ey) / np.maximum(ex * ex + ey * ey, 1e-300), 0, 1)
+    dx, dy = vx + t * ex - px, vy + t * ey - py
+    d2 = dx * dx + dy * dy
     segment = d2.argmin(axis=1)
     rows = np.arange(len(segment))
     return d2[rows, segment], segment, t[rows, segment]
