@@ -88,8 +88,9 @@ def _run_stages(ctx: typer.Context, names: list[str], method: Method, queue: _Qu
         _run_stage_command(ctx, name, STAGES[name].make_params(method), queue)
 
 
-def _stage_command(name: str, summary: str) -> Callable[..., None]:
-    """The command ``gzbcat <name>``: one per-subject stage with the common options."""
+def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None]:
+    """A command running the named per-subject stages (None: every stage, in order) with the
+    options they all share."""
 
     def command(
         ctx: typer.Context,
@@ -100,7 +101,10 @@ def _stage_command(name: str, summary: str) -> Callable[..., None]:
         force: ForceOption = False,
         retry_failed: RetryOption = False,
     ) -> None:
-        _run_stages(ctx, [name], method, _Queue(workers, subjects, limit, force, retry_failed))
+        from gzbcat.stages.registry import STAGES
+
+        queue = _Queue(workers, subjects, limit, force, retry_failed)
+        _run_stages(ctx, list(STAGES) if names is None else names, method, queue)
 
     command.__doc__ = summary
     return command
@@ -139,34 +143,21 @@ def tune_command(
         _run_stage_command(ctx, f"tune-{name.replace('_', '-')}", params, queue)
 
 
-def run_command(
-    ctx: typer.Context,
-    method: MethodOption = Method.CORRECTED,
-    workers: WorkersOption = 1,
-    subjects: SubjectsOption = None,
-    limit: LimitOption = None,
-    force: ForceOption = False,
-    retry_failed: RetryOption = False,
-) -> None:
-    """Run every stage in order (each resumable; done units are skipped)."""
-    from gzbcat.stages.registry import STAGES
-
-    _run_stages(ctx, list(STAGES), method, _Queue(workers, subjects, limit, force, retry_failed))
-
-
 def register(app: typer.Typer) -> None:
     """Add ``aggregate``, ``best-individual``, ``tune`` and ``run`` to ``app``."""
     app.command("aggregate")(
-        _stage_command(
-            "aggregate",
+        _stages_command(
+            ["aggregate"],
             "Cluster each subject's volunteer drawings into an aggregate model (resumable).",
         )
     )
     app.command("best-individual")(
-        _stage_command(
-            "best-individual",
+        _stages_command(
+            ["best-individual"],
             "Pick each subject's volunteer model that fits the image best (resumable).",
         )
     )
     app.command("tune")(tune_command)
-    app.command("run")(run_command)
+    app.command("run")(
+        _stages_command(None, "Run every stage in order (each resumable; done units are skipped).")
+    )

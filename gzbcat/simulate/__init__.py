@@ -39,6 +39,7 @@ Every random draw comes from one ``numpy.random.Generator`` seeded with ``seed``
 depends on the clock or on dict order, so one seed always gives byte-identical files.
 """
 
+from gzbcat.simulate import sample, truth, volunteers
 from gzbcat.simulate.records import (
     ARCSEC_PER_PX,
     CANVAS_PX,
@@ -49,77 +50,28 @@ from gzbcat.simulate.records import (
     WORKFLOW_NAME,
     WORKFLOW_VERSION,
 )
-from gzbcat.simulate.sample import SimulationSummary, simulate
+from gzbcat.simulate.sample import *  # noqa: F403 - every public name of the module
 from gzbcat.simulate.setups import ImageSetup, builtin_setup, moffat_psf, real_setups
 from gzbcat.simulate.sliders import P_SLIDER_MOVED, SLIDER_RANGE
-from gzbcat.simulate.truth import (
-    ARM_COUNT_WEIGHTS,
-    P_BAR,
-    P_BULGE,
-    Observation,
-    log_spiral_image_points,
-    make_galaxy,
-    observe,
-)
-from gzbcat.simulate.volunteers import (
-    ARM_JITTER_SD_CANVAS,
-    ARM_POINTS_RANGE,
-    ARM_WOBBLE_SD_CANVAS,
-    BAR_LENGTH_BIAS,
-    CENTRE_SD_CANVAS,
-    JUNK_FRACTION,
-    P_ARM_REVERSED,
-    P_DRAW,
-    P_SPURIOUS,
-    P_WHOLE_ARM,
-    P_WRONG_DISK,
-    Q_SD,
-    RE_SD_FRACTION,
-    ROLL_SD_DEG,
-    ArmNote,
-    VolunteerNotes,
-    draw_volunteer,
-)
+from gzbcat.simulate.truth import *  # noqa: F403 - every public name of the module
+from gzbcat.simulate.volunteers import *  # noqa: F403 - every public name of the module
 
 __all__ = [
     "ARCSEC_PER_PX",
-    "ARM_COUNT_WEIGHTS",
-    "ARM_JITTER_SD_CANVAS",
-    "ARM_POINTS_RANGE",
-    "ARM_WOBBLE_SD_CANVAS",
-    "BAR_LENGTH_BIAS",
     "CANVAS_PX",
-    "CENTRE_SD_CANVAS",
     "CLASSIFICATION_ID_BASE",
-    "JUNK_FRACTION",
-    "P_ARM_REVERSED",
-    "P_BAR",
-    "P_BULGE",
-    "P_DRAW",
     "P_SLIDER_MOVED",
-    "P_SPURIOUS",
-    "P_WHOLE_ARM",
-    "P_WRONG_DISK",
-    "Q_SD",
-    "RE_SD_FRACTION",
-    "ROLL_SD_DEG",
     "SLIDER_RANGE",
     "SUBJECT_ID_BASE",
     "SUBJECT_SET_ID",
     "WORKFLOW_ID",
     "WORKFLOW_NAME",
     "WORKFLOW_VERSION",
-    "ArmNote",
     "ImageSetup",
-    "Observation",
-    "SimulationSummary",
-    "VolunteerNotes",
     "builtin_setup",
-    "draw_volunteer",
-    "log_spiral_image_points",
-    "make_galaxy",
     "moffat_psf",
-    "observe",
     "real_setups",
-    "simulate",
 ]
+__all__ += sample.__all__
+__all__ += truth.__all__
+__all__ += volunteers.__all__
