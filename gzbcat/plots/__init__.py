@@ -48,64 +48,25 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gzbcat.plots import data, style
 from gzbcat.plots.catalogue import draw_catalogue
-from gzbcat.plots.data import (
-    FORMATS,
-    INSTALL_HINT,
-    CataloguePlotData,
-    CatalogueRow,
-    FitSummary,
-    HartRow,
-    Overlay,
-    PlotError,
-    SubjectPanels,
-    SubjectPlotData,
-)
+from gzbcat.plots.data import *  # noqa: F403 - every public name of the module
 from gzbcat.plots.panels import subject_panels
-from gzbcat.plots.style import (
-    ARCSEC_PER_PIXEL,
-    ARM_COLOURS,
-    ASINH_A,
-    CATALOGUE_FIGSIZE,
-    COMPONENT_COLOURS,
-    DPI,
-    MASK_COLOUR,
-    SUBJECT_FIGSIZE,
-    asinh_stretch,
-    require_matplotlib,
-)
+from gzbcat.plots.style import *  # noqa: F403 - every public name of the module
 from gzbcat.plots.subject import draw_subject
 
 __all__ = [
-    "ARCSEC_PER_PIXEL",
-    "ARM_COLOURS",
-    "ASINH_A",
-    "CATALOGUE_FIGSIZE",
-    "COMPONENT_COLOURS",
-    "DPI",
-    "FORMATS",
-    "INSTALL_HINT",
-    "MASK_COLOUR",
-    "SUBJECT_FIGSIZE",
-    "CataloguePlotData",
-    "CatalogueRow",
-    "FitSummary",
-    "HartRow",
-    "Overlay",
-    "PlotError",
-    "SubjectPanels",
-    "SubjectPlotData",
-    "asinh_stretch",
     "draw_catalogue",
     "draw_subject",
-    "load_catalogue_plot_data",
-    "load_subject_plot_data",
-    "plot_catalogue",
-    "plot_subject_files",
-    "plot_subjects",
-    "require_matplotlib",
+    "load_catalogue_plot_data",  # noqa: F405 - resolved by __getattr__ below
+    "load_subject_plot_data",  # noqa: F405 - resolved by __getattr__ below
+    "plot_catalogue",  # noqa: F405 - resolved by __getattr__ below
+    "plot_subject_files",  # noqa: F405 - resolved by __getattr__ below
+    "plot_subjects",  # noqa: F405 - resolved by __getattr__ below
     "subject_panels",
 ]
+__all__ += data.__all__
+__all__ += style.__all__
 
 _FROM_DATABASE_LAYER = frozenset(
     {
