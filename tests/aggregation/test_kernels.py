@@ -1,0 +1,52 @@
+"""The aggregation kernels agree with the plain forms they stand in for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gzbcat.aggregation._polyline_metric import min_sq_distance_to_lines
+from gzbcat.aggregation.polyline_metric import _directed_entries
+from gzbcat.geometry import nearest_on_polyline
+
+
+def _random_lines(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Random walks, some with zero-length segments (a vertex repeated)."""
+    lines = []
+    for _ in range(count):
+        line = np.cumsum(rng.normal(size=(int(rng.integers(2, 30)), 2)), axis=0) * 10.0
+        if rng.random() < 0.5:
+            at = int(rng.integers(0, len(line)))
+            line = np.insert(line, at, line[at], axis=0)
+        lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_polyline_kernel_agrees_with_nearest_on_polyline(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lines = _random_lines(rng, 12)
+    points = rng.normal(scale=30.0, size=(200, 2))
+    kernel = min_sq_distance_to_lines(points, lines)
+    plain = np.column_stack([nearest_on_polyline(points, line)[0] for line in lines])
+    np.testing.assert_allclose(kernel, plain, rtol=1e-12, atol=1e-9)
+
+
+def test_polyline_kernel_on_a_line_of_one_zero_length_segment() -> None:
+    points = np.array([[3.0, 4.0], [1.0, 1.0], [-2.0, 0.5]])
+    line = np.array([[1.0, 1.0], [1.0, 1.0]])
+    expected = np.sum((points - line[0]) ** 2, axis=1)
+    np.testing.assert_allclose(min_sq_distance_to_lines(points, [line])[:, 0], expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_directed_entries_by_the_kernel_agree_with_the_plain_form(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    lines = _random_lines(rng, 15)
+    wanted = rng.random((15, 15)) < 0.6
+    np.testing.assert_allclose(
+        _directed_entries(lines, wanted),
+        _directed_entries(lines, wanted, plain=True),
+        rtol=1e-12,
+        atol=1e-9,
+    )
