@@ -32,6 +32,7 @@ from scipy.optimize import Bounds, minimize
 from gzbcat.geometry import shape_area, shape_inside, shape_polygons
 from gzbcat.model import COMPONENT_BOUNDS, Method, SersicComponent, wrap_roll
 
+from ._jaccard_raster import raster_objective
 from .clustering import dbscan_labels
 from .params import AGGREGATION_RULES, AggregationParams
 
@@ -298,8 +299,9 @@ def optimal_shape(
     for k in range(5):  # step inwards where the start sits on an upper bound
         if simplex[k + 1, k] > z_upper[k]:
             simplex[k + 1, k] = -1.0
+    objective = raster_objective(x0, kind, x, y, h, member_masks, member_areas)
     best = nelder_mead(
-        lambda z: summed_jaccard_distance(x0 + z * step, kind, x, y, h, member_masks, member_areas),
+        lambda z: objective(x0 + z * step),
         simplex,
         z_lower,
         z_upper,
@@ -330,6 +332,9 @@ def summed_jaccard_distance(
     ``F = sqrt(…) − 1`` instead; the two agree to first order at the outline), and
     ``max(|lx| − a, |ly| − b)`` for a box. The coverage is continuous in the parameters, so
     the optimiser does not stall on the flat steps of a binary raster (spec §5.4, §12.4).
+
+    This is the plain form: :func:`optimal_shape` evaluates the same value with the
+    quadratic-form kernel :func:`gzbcat.aggregation._jaccard_raster.raster_objective`.
 
     Parameters
     ----------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gzbcat.aggregation._jaccard_raster import raster_objective
 from gzbcat.aggregation._polyline_metric import min_sq_distance_to_lines
+from gzbcat.aggregation.jaccard import summed_jaccard_distance
 from gzbcat.aggregation.polyline_metric import _directed_entries
-from gzbcat.geometry import nearest_on_polyline
+from gzbcat.geometry import nearest_on_polyline, shape_inside
 
 
 def _random_lines(rng: np.random.Generator, count: int) -> list[np.ndarray]:
@@ -50,3 +52,30 @@ def test_directed_entries_by_the_kernel_agree_with_the_plain_form(seed: int) -> 
         rtol=1e-12,
         atol=1e-9,
     )
+
+
+@pytest.mark.parametrize("kind", ["ellipse", "box"])
+def test_raster_objective_agrees_with_summed_jaccard_distance(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    members = np.column_stack(
+        (
+            rng.normal(50, 3, 8),
+            rng.normal(50, 3, 8),
+            rng.uniform(10, 20, 8),
+            rng.uniform(0.3, 1.0, 8),
+            rng.uniform(0, np.pi, 8),
+        )
+    )
+    cell = 0.5
+    axis = np.arange(20.0, 80.0, cell)
+    x, y = (v.ravel() for v in np.meshgrid(axis, axis))
+    masks = shape_inside(members, kind, x, y).astype(np.float64)
+    areas = masks.sum(axis=1) * cell * cell
+    origin = members.mean(axis=0)
+    objective = raster_objective(origin, kind, x, y, cell, masks, areas)
+    candidates = origin + rng.normal(scale=(3, 3, 3, 0.1, 0.5), size=(20, 5))
+    candidates[0] = origin
+    candidates[1] = members[0]
+    for candidate in candidates:
+        plain = summed_jaccard_distance(candidate, kind, x, y, cell, masks, areas)
+        assert objective(candidate) == pytest.approx(plain, rel=1e-12, abs=1e-12)
