@@ -7,6 +7,8 @@ import pytest
 
 from gzbcat.aggregation._jaccard_raster import raster_objective
 from gzbcat.aggregation._polyline_metric import min_sq_distance_to_lines
+from gzbcat.aggregation._unwrap import unwrap_grouped_padded
+from gzbcat.aggregation.arm_fit import unwrap_grouped
 from gzbcat.aggregation.jaccard import summed_jaccard_distance
 from gzbcat.aggregation.polyline_metric import _directed_entries
 from gzbcat.geometry import nearest_on_polyline, shape_inside
@@ -79,3 +81,23 @@ def test_raster_objective_agrees_with_summed_jaccard_distance(kind: str) -> None
     for candidate in candidates:
         plain = summed_jaccard_distance(candidate, kind, x, y, cell, masks, areas)
         assert objective(candidate) == pytest.approx(plain, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_padded_unwrap_agrees_with_the_per_group_form(seed: int) -> None:
+    # Noisy pieces of a log spiral, wrapped to (−π, π], in shuffled label order; some groups
+    # have a single point.
+    rng = np.random.default_rng(seed)
+    theta, groups = [], []
+    for label in rng.permutation(8):
+        n = int(rng.choice([1, 2, 5, 20, 40]))
+        start = rng.uniform(0.0, 8.0)
+        theta.append(np.linspace(start, start + rng.uniform(0.5, 3.0), n))
+        groups.append(np.full(n, label))
+    t_true = np.concatenate(theta) + rng.normal(0.0, 0.05, sum(map(len, theta)))
+    r = np.exp(0.25 * t_true) * rng.uniform(0.9, 1.1, len(t_true))
+    wrapped = np.angle(np.exp(1j * t_true))
+    labels = np.concatenate(groups)
+    np.testing.assert_array_equal(
+        unwrap_grouped_padded(wrapped, r, labels), unwrap_grouped(wrapped, r, labels)
+    )
