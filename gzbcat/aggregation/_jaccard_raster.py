@@ -1,7 +1,9 @@
-"""The summed raster Jaccard distance of the shape optimiser, as fixed-basis quadratic forms.
+"""Raster kernels of the Jaccard aggregation: the shape optimiser's objective as fixed-basis
+quadratic forms, and the grid masks as separable products.
 
-The plain form is :func:`gzbcat.aggregation.jaccard.summed_jaccard_distance` (the definition,
-kept beside this kernel); the two agree to rounding.
+The plain forms, :func:`gzbcat.aggregation.jaccard.summed_jaccard_distance` and
+:func:`gzbcat.aggregation.jaccard.grid_inside`, stay beside these kernels; the objectives
+agree to rounding and the masks bit for bit.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["raster_objective"]
+__all__ = ["grid_inside_separable", "raster_objective"]
 
 
 def raster_objective(
@@ -110,3 +112,36 @@ def raster_objective(
         return float(d.sum())
 
     return objective
+
+
+def grid_inside_separable(
+    params: np.ndarray, kind: str, gx: np.ndarray, gy: np.ndarray
+) -> np.ndarray:
+    """Return (N, ny·nx) bool: is each cell centre of the grid ``gx × gy`` inside each shape?
+
+    Equal, bit for bit, to :func:`gzbcat.aggregation.jaccard.grid_inside` (the plain form,
+    ``geometry.shape_inside`` on the raveled ``np.meshgrid(gx, gy)``): the rotated
+    coordinates ``c·dx + s·dy`` are sums of a per-column and a per-row product, so those
+    products are formed once per column and row and only the sums and the test touch every
+    cell.
+    """
+    p = np.asarray(params, dtype=np.float64).reshape(-1, 5)
+    mux, muy, re, q, roll = (col[:, None] for col in p.T)
+    dx = gx[None, :] - mux
+    dy = gy[None, :] - muy
+    c, s = np.cos(roll), np.sin(roll)
+    a, b = np.maximum(re * q, 1e-12)[:, :, None], np.maximum(re, 1e-12)[:, :, None]
+    lx = (c * dx)[:, None, :] + (s * dy)[:, :, None]
+    ly = (-s * dx)[:, None, :] + (c * dy)[:, :, None]
+    if kind == "ellipse":
+        lx /= a
+        lx *= lx
+        ly /= b
+        ly *= ly
+        lx += ly
+        inside = lx <= 1.0
+    elif kind == "box":
+        inside = (np.abs(lx) <= a) & (np.abs(ly) <= b)
+    else:
+        raise ValueError(f"unknown shape kind {kind!r}")
+    return inside.reshape(len(p), -1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gzbcat.aggregation._jaccard_raster import raster_objective
+from gzbcat.aggregation._jaccard_raster import grid_inside_separable, raster_objective
 from gzbcat.aggregation._polyline_metric import min_sq_distance_to_lines
 from gzbcat.aggregation._unwrap import unwrap_grouped_padded
 from gzbcat.aggregation.arm_fit import unwrap_grouped
-from gzbcat.aggregation.jaccard import summed_jaccard_distance
+from gzbcat.aggregation.jaccard import grid_inside, summed_jaccard_distance
 from gzbcat.aggregation.polyline_metric import _directed_entries
 from gzbcat.geometry import nearest_on_polyline, shape_inside
 
@@ -101,3 +101,21 @@ def test_padded_unwrap_agrees_with_the_per_group_form(seed: int) -> None:
     np.testing.assert_array_equal(
         unwrap_grouped_padded(wrapped, r, labels), unwrap_grouped(wrapped, r, labels)
     )
+
+
+@pytest.mark.parametrize("kind", ["ellipse", "box"])
+def test_separable_grid_masks_equal_the_plain_ones_bit_for_bit(kind: str) -> None:
+    rng = np.random.default_rng(11)
+    params = np.column_stack(
+        (
+            rng.normal(40, 4, 12),
+            rng.normal(60, 4, 12),
+            rng.uniform(2, 15, 12),
+            rng.uniform(0.1, 1.2, 12),
+            rng.uniform(-3, 6, 12),
+        )
+    )
+    gx, gy = np.linspace(20, 60, 83), np.linspace(40, 80, 71)
+    got = grid_inside_separable(params, kind, gx, gy)
+    assert 0 < got.mean() < 1
+    np.testing.assert_array_equal(got, grid_inside(params, kind, gx, gy))
