@@ -19,6 +19,7 @@ from sklearn.linear_model import BayesianRidge
 from gzbcat.geometry import deproject, reproject
 from gzbcat.model import LogSpiralFit, Method, SersicComponent
 
+from ._unwrap import unwrap_grouped_padded
 from .grouped_lof import grouped_lof_inliers
 from .params import AGGREGATION_RULES, AggregationParams
 from .polyline_metric import directed_distance
@@ -84,6 +85,9 @@ def unwrap_grouped(theta: np.ndarray, r: np.ndarray, groups: np.ndarray) -> np.n
     closest (the smaller of the two one-way distances, :func:`directed_distance`) to the
     segment joining the earlier groups' points of least and greatest θ (ties: the lowest
     index). A one-point group counts as a degenerate segment.
+
+    This is the plain form: :func:`fit_arm` unwraps with the kernel
+    :func:`gzbcat.aggregation._unwrap.unwrap_grouped_padded`, which gives the same angles.
     """
     out = np.array(theta, dtype=np.float64, copy=True)
     shifts = np.array([-2.0 * math.pi, 0.0, 2.0 * math.pi])
@@ -219,7 +223,7 @@ def fit_arm(
     bar_length = params.bar_length_px / a_scale
     face_on = deproject(coords, centre, disk.roll, disk.q, fit_scale)
     r_all = np.hypot(face_on[:, 0], face_on[:, 1])
-    t_all = unwrap_grouped(np.arctan2(face_on[:, 1], face_on[:, 0]), r_all, groups)
+    t_all = unwrap_grouped_padded(np.arctan2(face_on[:, 1], face_on[:, 0]), r_all, groups)
     r, t, g = r_all[inliers], t_all[inliers], groups[inliers]
 
     weights = point_weights(r, g, bar_length)

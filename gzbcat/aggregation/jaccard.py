@@ -32,6 +32,7 @@ from scipy.optimize import Bounds, minimize
 from gzbcat.geometry import shape_area, shape_inside, shape_polygons
 from gzbcat.model import COMPONENT_BOUNDS, Method, SersicComponent, wrap_roll
 
+from ._jaccard_raster import grid_inside_separable, raster_objective
 from .clustering import dbscan_labels
 from .params import AGGREGATION_RULES, AggregationParams
 
@@ -124,7 +125,9 @@ def _grid(
 def grid_inside(params: np.ndarray, kind: str, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Return (N, ny·nx) bool: is each cell centre of the grid ``gx × gy`` inside each shape?
 
-    Cells are numbered row by row (y outer), as ``np.meshgrid(gx, gy)`` ravels them.
+    Cells are numbered row by row (y outer), as ``np.meshgrid(gx, gy)`` ravels them. This is
+    the plain form: the distance matrix and the optimiser use the separable kernel
+    :func:`gzbcat.aggregation._jaccard_raster.grid_inside_separable`, equal bit for bit.
     """
     x, y = np.meshgrid(gx, gy)
     return shape_inside(params, kind, x.ravel(), y.ravel())
@@ -168,7 +171,7 @@ def jaccard_distance_matrix(
         out[j, i] = d
         return out
     gx, gy, _ = _grid(params, kind, cells_per_shape)
-    masks = grid_inside(params, kind, gx, gy).astype(np.float32)
+    masks = grid_inside_separable(params, kind, gx, gy).astype(np.float32)
     inter = (masks @ masks.T).astype(np.float64)
     area = np.diag(inter).copy()
     union = area[:, None] + area[None, :] - inter
@@ -281,8 +284,8 @@ def optimal_shape(
     x0[3] = min(max(x0[3], q_min), q_max)
     x0[2] = max(x0[2], re_min)
     grid_x, grid_y, h = _grid(members, kind, cells_per_shape)
+    inside = grid_inside_separable(members, kind, grid_x, grid_y)
     x, y = (axis.ravel() for axis in np.meshgrid(grid_x, grid_y))
-    inside = shape_inside(members, kind, x, y)
     member_areas = inside.sum(axis=1) * h * h
     # Only cells inside some member can add to an intersection; drop the rest.
     keep = inside.any(axis=0)
@@ -298,8 +301,9 @@ def optimal_shape(
     for k in range(5):  # step inwards where the start sits on an upper bound
         if simplex[k + 1, k] > z_upper[k]:
             simplex[k + 1, k] = -1.0
+    objective = raster_objective(x0, kind, x, y, h, member_masks, member_areas)
     best = nelder_mead(
-        lambda z: summed_jaccard_distance(x0 + z * step, kind, x, y, h, member_masks, member_areas),
+        lambda z: objective(x0 + z * step),
         simplex,
         z_lower,
         z_upper,
@@ -330,6 +334,9 @@ def summed_jaccard_distance(
     ``F = sqrt(…) − 1`` instead; the two agree to first order at the outline), and
     ``max(|lx| − a, |ly| − b)`` for a box. The coverage is continuous in the parameters, so
     the optimiser does not stall on the flat steps of a binary raster (spec §5.4, §12.4).
+
+    This is the plain form: :func:`optimal_shape` evaluates the same value with the
+    quadratic-form kernel :func:`gzbcat.aggregation._jaccard_raster.raster_objective`.
 
     Parameters
     ----------

@@ -5,6 +5,11 @@ distance of a point to a poly-line is :func:`gzbcat.geometry.nearest_on_polyline
 symmetric distance of two poly-lines is ``D(a, b) + D(b, a)``. With a cutoff, pairs whose
 bounding boxes alone put them beyond it are not measured (see
 :func:`directed_distance_matrix`).
+
+The all-pairs matrices measure point-to-line distances with the blocked kernel
+:func:`gzbcat.aggregation._polyline_metric.min_sq_distance_to_lines`; the plain form on
+:func:`gzbcat.geometry.nearest_on_polyline` stays here beside it (``plain=True``), and the
+tests check that the two agree.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from gzbcat.geometry import nearest_on_polyline
+
+from ._polyline_metric import min_sq_distance_to_lines
 
 __all__ = [
     "directed_distance",
@@ -67,11 +74,21 @@ def _bounding_box_bound(lines: list[np.ndarray]) -> np.ndarray:
     return bound
 
 
-def _directed_entries(lines: list[np.ndarray], wanted: np.ndarray) -> np.ndarray:
+def _sq_distance_to_line(points: np.ndarray, line: np.ndarray, *, plain: bool) -> np.ndarray:
+    """Squared distance of each point to the poly-line: by the kernel, or plain (the definition)."""
+    if plain:
+        return nearest_on_polyline(points, line)[0]
+    return min_sq_distance_to_lines(points, [line])[:, 0]
+
+
+def _directed_entries(
+    lines: list[np.ndarray], wanted: np.ndarray, *, plain: bool = False
+) -> np.ndarray:
     """Exact ``D(i, j)`` where ``wanted[i, j]`` (off the diagonal); 0 elsewhere.
 
     For each target line j, the vertices of every wanted source line i are measured against
-    j at once, so the work is proportional to the wanted pairs.
+    j at once, so the work is proportional to the wanted pairs. ``plain`` measures with
+    :func:`gzbcat.geometry.nearest_on_polyline` instead of the kernel.
     """
     k = len(lines)
     out = np.zeros((k, k))
@@ -80,7 +97,7 @@ def _directed_entries(lines: list[np.ndarray], wanted: np.ndarray) -> np.ndarray
     for j in np.flatnonzero(wanted.any(axis=0)):
         sources = np.flatnonzero(wanted[:, j])
         points = np.concatenate([lines[i] for i in sources])
-        sq_distance = nearest_on_polyline(points, lines[j])[0]
+        sq_distance = _sq_distance_to_line(points, lines[j], plain=plain)
         starts = np.concatenate(([0], np.cumsum(counts[sources])[:-1]))
         out[sources, j] = np.add.reduceat(sq_distance, starts) / counts[sources]
     return out
