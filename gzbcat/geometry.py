@@ -203,8 +203,8 @@ def nearest_on_polyline(
     ``t = clip((p − v)·e / |e|², 0, 1)``; its squared distance is ``|v + t·e − p|²``, and the
     poly-line's is the smallest over its segments (ties: the lowest segment). A zero-length
     segment acts as its vertex. This is the definition that the optimised kernels of the
-    renderer (``rendering.spiral``) and of the arm metric (``aggregation.spirals``) are tested
-    against.
+    renderer (``rendering.spiral``) and of the arm metric (``aggregation._polyline_metric``)
+    are tested against.
 
     Parameters
     ----------
