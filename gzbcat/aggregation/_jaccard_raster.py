@@ -40,16 +40,8 @@ def raster_objective(
     origin
         A point near the shapes (the optimiser's start); the coordinates are taken relative
         to it, so the arithmetic stays small.
-    kind
-        ``ellipse`` or ``box``.
-    x, y
-        (P,) cell centres, image pixels.
-    cell
-        Cell size ``h``, pixels.
-    member_masks
-        (N, P) 1 where a cell centre is inside member ``i``, else 0.
-    member_areas
-        (N,) areas ``|M_i|`` of the members on the grid (cells inside × h²).
+    kind, x, y, cell, member_masks, member_areas
+        As :func:`gzbcat.aggregation.jaccard.summed_jaccard_distance`.
     """
     if kind not in ("ellipse", "box"):
         raise ValueError(f"unknown shape kind {kind!r}")

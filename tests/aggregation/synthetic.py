@@ -174,3 +174,16 @@ def simulate_volunteers(
             arms.append(SpiralArm(points=points, intensity=0.5, spread=2.0))
         models.append(GalaxyModel(disk=disk, bulge=bulge, bar=bar, arms=tuple(arms)))
     return models
+
+
+def random_shapes(rng: np.random.Generator, n: int, centre: tuple[float, float]) -> np.ndarray:
+    """(n, 5) random ``(mux, muy, re, q, roll)`` around ``centre``, q on both sides of 1."""
+    return np.column_stack(
+        (
+            rng.normal(centre[0], 4, n),
+            rng.normal(centre[1], 4, n),
+            rng.uniform(2, 15, n),
+            rng.uniform(0.1, 1.2, n),
+            rng.uniform(-3, 6, n),
+        )
+    )

@@ -29,6 +29,7 @@ from gzbcat.aggregation.jaccard import (
 )
 from gzbcat.geometry import ellipse_vertices, shape_inside, shape_polygons
 from gzbcat.model import SersicComponent
+from tests.aggregation.synthetic import random_shapes
 
 CHECK_A = (-0.2, 0.0, 1.0, 0.8, 0.0)
 CHECK_B = (0.2, 0.0, 1.0, 0.6, math.pi / 3)
@@ -166,15 +167,7 @@ def test_corrected_mode_handles_rolls_straddling_zero() -> None:
 @pytest.mark.parametrize("kind", ["ellipse", "box"])
 def test_grid_inside_equals_shape_inside_bit_for_bit(kind: str) -> None:
     rng = np.random.default_rng(3)
-    params = np.column_stack(
-        (
-            rng.normal(40, 4, 12),
-            rng.normal(60, 4, 12),
-            rng.uniform(2, 15, 12),
-            rng.uniform(0.1, 1.2, 12),
-            rng.uniform(-3, 6, 12),
-        )
-    )
+    params = random_shapes(rng, 12, (40.0, 60.0))
     gx, gy = np.linspace(20, 60, 83), np.linspace(40, 80, 71)
     xx, yy = np.meshgrid(gx, gy)
     got = grid_inside(params, kind, gx, gy)

@@ -12,6 +12,7 @@ from gzbcat.aggregation.arm_fit import unwrap_grouped
 from gzbcat.aggregation.jaccard import grid_inside, summed_jaccard_distance
 from gzbcat.aggregation.polyline_metric import _directed_entries
 from gzbcat.geometry import nearest_on_polyline, shape_inside
+from tests.aggregation.synthetic import random_shapes
 
 
 def _random_lines(rng: np.random.Generator, count: int) -> list[np.ndarray]:
@@ -106,15 +107,7 @@ def test_padded_unwrap_agrees_with_the_per_group_form(seed: int) -> None:
 @pytest.mark.parametrize("kind", ["ellipse", "box"])
 def test_separable_grid_masks_equal_the_plain_ones_bit_for_bit(kind: str) -> None:
     rng = np.random.default_rng(11)
-    params = np.column_stack(
-        (
-            rng.normal(40, 4, 12),
-            rng.normal(60, 4, 12),
-            rng.uniform(2, 15, 12),
-            rng.uniform(0.1, 1.2, 12),
-            rng.uniform(-3, 6, 12),
-        )
-    )
+    params = random_shapes(rng, 12, (40.0, 60.0))
     gx, gy = np.linspace(20, 60, 83), np.linspace(40, 80, 71)
     got = grid_inside_separable(params, kind, gx, gy)
     assert 0 < got.mean() < 1
