@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gzbcat.plots.data import CataloguePlotData
-from gzbcat.plots.style import CATALOGUE_FIGSIZE, DPI, require_matplotlib
+from gzbcat.plots.style import CATALOGUE_FIGSIZE, DPI, centred_message, require_matplotlib
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -31,17 +31,7 @@ def _scatter_panel(
     ax.tick_params(labelsize=8)
     if note is not None or not x:
         message = note or "no subject has both values yet"
-        ax.text(
-            0.5,
-            0.5,
-            message,
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=9,
-            color="0.3",
-            wrap=True,
-        )
+        centred_message(ax, message)
         return
     ax.scatter(x, y, s=14, color="#1565c0", alpha=0.8, edgecolors="none")
     if identity:

@@ -23,6 +23,7 @@ __all__ = [
     "MASK_COLOUR",
     "SUBJECT_FIGSIZE",
     "asinh_stretch",
+    "centred_message",
     "empty_panel",
     "format_value",
     "grey_map",
@@ -109,10 +110,8 @@ def residual_map() -> Any:
     return matplotlib.colormaps["RdBu_r"].with_extremes(bad=MASK_COLOUR)
 
 
-def empty_panel(ax: Axes, title: str, message: str) -> None:
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+def centred_message(ax: Axes, message: str) -> None:
+    """Grey text in the middle of a panel that has nothing else to show."""
     ax.text(
         0.5,
         0.5,
@@ -124,6 +123,13 @@ def empty_panel(ax: Axes, title: str, message: str) -> None:
         wrap=True,
         color="0.3",
     )
+
+
+def empty_panel(ax: Axes, title: str, message: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    centred_message(ax, message)
 
 
 def outlined(width: float = 3.0) -> list[Any]:
