@@ -81,6 +81,12 @@ class FitError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[FitError], tuple[str, str]]:
+        """Rebuild from (reason, message): a worker process hands its failures to the parent
+        pickled, and the default would call ``FitError`` with the joined text alone."""
+        return (type(self), (self.reason, self.message))
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,12 @@ def test_params_are_hashable_and_validated() -> None:
     assert TuneParams(method="reference").method is Method.REFERENCE  # parsed on construction
     with pytest.raises(ValueError, match="not a valid Method"):
         TuneParams(method="fast")  # type: ignore[arg-type]
+
+
+def test_fit_error_survives_the_trip_from_a_worker_process() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(FitError("no_disk", "the starting model has no disk")))
+    assert isinstance(error, FitError)
+    assert error.reason == "no_disk"
+    assert str(error) == "no_disk: the starting model has no disk"

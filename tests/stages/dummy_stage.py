@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine
+from gzbcat.fitting import FitError
 from gzbcat.stages.runner import Stage, StoreContext, run_stage
 
 
@@ -26,6 +27,7 @@ class DummyParams:
     sleep_seconds: float = 0.0
     fail_subjects: tuple[int, ...] = ()
     version: int = 1
+    unfittable_subjects: tuple[int, ...] = ()
 
 
 def inputs(session: Session, subjects: Sequence[int] | None) -> dict[int, str]:
@@ -43,6 +45,8 @@ def compute(subject_id: int, params: DummyParams) -> float:
     time.sleep(params.sleep_seconds)
     if subject_id in params.fail_subjects:
         raise ValueError(f"subject {subject_id} is cursed")
+    if subject_id in params.unfittable_subjects:
+        raise FitError("no_disk", f"subject {subject_id} has no disk")
     fd = os.open(params.marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, f"{subject_id}\n".encode())

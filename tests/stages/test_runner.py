@@ -107,6 +107,16 @@ def test_a_failing_unit_is_recorded_and_the_run_goes_on(engine: Engine, tmp_path
     assert states(engine) == {"done": 4}
 
 
+def test_a_fit_error_in_a_worker_process_fails_only_its_unit(engine: Engine, tmp_path: Path):
+    ids = add_subjects(engine, 4)
+    params = DummyParams(marker=str(tmp_path / "marker"), unfittable_subjects=(ids[2],))
+    summary = run_stage(engine, STAGE, params, workers=2)
+    assert (summary.done, summary.failed) == (3, 1)
+    assert summary.failures[0][0] == ids[2]
+    assert "FitError: no_disk: subject 3 has no disk" in summary.failures[0][1]
+    assert states(engine) == {"done": 3, "failed": 1}
+
+
 def test_ctrl_c_hands_in_flight_units_back(engine: Engine, tmp_path: Path) -> None:
     ids = add_subjects(engine, 6)
     marker = tmp_path / "marker"
