@@ -362,9 +362,23 @@ def _finish(
     return True
 
 
-def _timed_compute(compute: Callable[[Any, Any], Any], inputs: Any, params: Any) -> Any:
+@dataclass(frozen=True)
+class _Failed:
+    """A compute that raised, as its text: plain data, so it reaches the parent process even
+    when the exception itself could not be pickled or rebuilt there."""
+
+    text: str
+
+
+def _timed_compute(
+    compute: Callable[[Any, Any], Any], inputs: Any, params: Any
+) -> tuple[Any, float]:
+    """One unit's outputs (or :class:`_Failed`) and its CPU seconds."""
     started = time.process_time()
-    outputs = compute(inputs, params)
+    try:
+        outputs = compute(inputs, params)
+    except Exception as error:
+        outputs = _Failed(_error_text(error))
     return outputs, time.process_time() - started
 
 
@@ -423,6 +437,8 @@ def run_stage(
         seconds: float | None = None,
     ) -> None:
         text = _error_text(error) if error is not None else None
+        if isinstance(outputs, _Failed):
+            text, outputs, seconds = outputs.text, None, None
         stored = _finish(
             engine,
             stage,
@@ -465,13 +481,9 @@ def run_stage(
                     finished(subject_id, error=error)
                     continue
                 if executor is None:
-                    try:
-                        with one_blas_thread():
-                            outputs, seconds = _timed_compute(stage.compute, inputs, params)
-                    except Exception as error:
-                        finished(subject_id, error=error)
-                    else:
-                        finished(subject_id, outputs, seconds=seconds)
+                    with one_blas_thread():
+                        outputs, seconds = _timed_compute(stage.compute, inputs, params)
+                    finished(subject_id, outputs, seconds=seconds)
                 else:
                     future = executor.submit(_timed_compute, stage.compute, inputs, params)
                     in_flight[future] = subject_id

@@ -28,6 +28,14 @@ class DummyParams:
     fail_subjects: tuple[int, ...] = ()
     version: int = 1
     unfittable_subjects: tuple[int, ...] = ()
+    unrebuildable_subjects: tuple[int, ...] = ()
+
+
+class TwoPartError(Exception):
+    """Pickles, but cannot be rebuilt from its pickle: ``__init__`` wants two arguments."""
+
+    def __init__(self, part: str, detail: str) -> None:
+        super().__init__(f"{part}: {detail}")
 
 
 def inputs(session: Session, subjects: Sequence[int] | None) -> dict[int, str]:
@@ -47,6 +55,8 @@ def compute(subject_id: int, params: DummyParams) -> float:
         raise ValueError(f"subject {subject_id} is cursed")
     if subject_id in params.unfittable_subjects:
         raise FitError("no_disk", f"subject {subject_id} has no disk")
+    if subject_id in params.unrebuildable_subjects:
+        raise TwoPartError("broken", f"subject {subject_id}")
     fd = os.open(params.marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, f"{subject_id}\n".encode())

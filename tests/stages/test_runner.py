@@ -117,6 +117,18 @@ def test_a_fit_error_in_a_worker_process_fails_only_its_unit(engine: Engine, tmp
     assert states(engine) == {"done": 3, "failed": 1}
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_exception_the_parent_cannot_rebuild_fails_only_its_unit(
+    engine: Engine, tmp_path: Path, workers: int
+) -> None:
+    ids = add_subjects(engine, 4)
+    params = DummyParams(marker=str(tmp_path / "marker"), unrebuildable_subjects=(ids[0],))
+    summary = run_stage(engine, STAGE, params, workers=workers)
+    assert (summary.done, summary.failed) == (3, 1)
+    assert "TwoPartError: broken: subject 1" in summary.failures[0][1]
+    assert states(engine) == {"done": 3, "failed": 1}
+
+
 def test_ctrl_c_hands_in_flight_units_back(engine: Engine, tmp_path: Path) -> None:
     ids = add_subjects(engine, 6)
     marker = tmp_path / "marker"
