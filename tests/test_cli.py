@@ -128,3 +128,40 @@ def test_stage_commands_pass_the_method_as_a_checked_choice(
     assert result.exit_code == 0, result.output
     assert len(seen) == 4
     assert all(params.method is Method.REFERENCE for params in seen)
+
+
+def test_version() -> None:
+    from gzbcat import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"gzbcat {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("source", "stages"),
+    [
+        ("best-individual", ["tune-best-individual"]),
+        ("best_individual", ["tune-best-individual"]),
+        ("aggregate", ["tune-aggregate"]),
+        ("both", ["tune-aggregate", "tune-best-individual"]),
+    ],
+)
+def test_tune_source_takes_the_command_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, stages: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+    seen: list[str] = []
+
+    def fake_run_stage(engine: Any, stage: Any, params: Any, **options: Any) -> RunSummary:
+        seen.append(stage.name)
+        return RunSummary(stage=stage.name, run_id=0)
+
+    monkeypatch.setattr(runner_module, "run_stage", fake_run_stage)
+    result = runner.invoke(app, ["--db", url, "tune", "--source", source])
+    assert result.exit_code == 0, result.output
+    assert seen == stages
+    result = runner.invoke(app, ["--db", url, "tune", "--source", "volunteer"])
+    assert result.exit_code == 2
+    assert "aggregate, best-individual or both" in result.output

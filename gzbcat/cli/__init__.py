@@ -43,9 +43,26 @@ class _State:
     db_url: str
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gzbcat import __version__
+
+        typer.echo(f"gzbcat {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print gzbcat's version and exit.",
+        ),
+    ] = False,
     db: Annotated[
         str | None,
         typer.Option(

@@ -114,7 +114,7 @@ def tune_command(
     ctx: typer.Context,
     source: Annotated[
         str,
-        typer.Option("--source", help="Which models to tune: aggregate, best_individual or both."),
+        typer.Option("--source", help="Which models to tune: aggregate, best-individual or both."),
     ] = "both",
     method: MethodOption = Method.CORRECTED,
     max_iterations: Annotated[
@@ -134,9 +134,10 @@ def tune_command(
     from gzbcat.stages.registry import tune_params
     from gzbcat.stages.tune import SOURCES
 
-    chosen = list(SOURCES) if source == "both" else [source]
+    # best-individual as the command spells it; best_individual as the model kind is stored
+    chosen = list(SOURCES) if source == "both" else [source.replace("-", "_")]
     if any(s not in SOURCES for s in chosen):
-        raise fail(f"--source must be aggregate, best_individual or both, not {source!r}")
+        raise fail(f"--source must be aggregate, best-individual or both, not {source!r}")
     queue = _Queue(workers, subjects, limit, force, retry_failed)
     for name in chosen:
         params = tune_params(name, method, max_iterations=max_iterations, starts=starts)
