@@ -165,3 +165,45 @@ def test_tune_source_takes_the_command_spelling(
     result = runner.invoke(app, ["--db", url, "tune", "--source", "volunteer"])
     assert result.exit_code == 2
     assert "aggregate, best-individual or both" in result.output
+
+
+def test_a_read_only_command_never_creates_a_database_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.sqlite"
+    result = runner.invoke(app, ["--db", f"sqlite:///{missing}", "status"])
+    assert result.exit_code == 2
+    assert f"no database at {missing}" in result.output
+    assert "gzbcat --db" in result.output and "init" in result.output
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("foo://", "Can't load plugin"),
+        ("mysql://someone@nowhere/db", "driver is not installed"),
+        ("sqlite:////proc/nope/x.sqlite", "cannot open the database"),
+        ("postgresql://postgres@127.0.0.1:1/test", "cannot open the database"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_a_usage_error(url: str, reason: str) -> None:
+    result = runner.invoke(app, ["--db", url, "init"])
+    assert result.exit_code == 2
+    assert reason in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_a_postgresql_database_that_does_not_exist_is_named() -> None:
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("GZBCAT_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("GZBCAT_TEST_POSTGRES_URL is not set: CI must test PostgreSQL")
+        pytest.skip("GZBCAT_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
+    url = make_url(base).set(database="gzbcat_no_such_database")
+    result = runner.invoke(app, ["--db", url.render_as_string(hide_password=False), "status"])
+    assert result.exit_code == 2
+    assert 'database "gzbcat_no_such_database" does not exist' in result.output
