@@ -207,3 +207,50 @@ def test_a_postgresql_database_that_does_not_exist_is_named() -> None:
     result = runner.invoke(app, ["--db", url.render_as_string(hide_password=False), "status"])
     assert result.exit_code == 2
     assert 'database "gzbcat_no_such_database" does not exist' in result.output
+
+
+@pytest.mark.parametrize(("failed", "code"), [(0, 0), (2, 1)])
+def test_stage_commands_exit_1_when_units_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: int, code: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+
+    def fake_run_stage(engine: Any, stage: Any, params: Any, **options: Any) -> RunSummary:
+        failures = [(k, "FitError: no_disk: no disk") for k in range(failed)]
+        return RunSummary(stage=stage.name, run_id=0, failed=failed, failures=failures)
+
+    monkeypatch.setattr(runner_module, "run_stage", fake_run_stage)
+    for command in (["aggregate"], ["tune"], ["run"]):
+        result = runner.invoke(app, ["--db", url, *command])
+        assert result.exit_code == code, (command, result.output)
+    assert (
+        "Exit codes: 0 everything asked for was done; 1 done, but"
+        in runner.invoke(app, ["--help"]).output
+    )
+
+
+def test_an_ingest_with_failed_rows_exits_1(tmp_path: Path, galaxy_builder_dir: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+    export = _subset_export(galaxy_builder_dir, tmp_path, 2)
+    empty = tmp_path / "no-files"
+    empty.mkdir()
+    result = runner.invoke(
+        app, ["--db", url, "ingest", "subjects", str(export), "--files", str(empty)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "problems: 2" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            url,
+            "ingest",
+            "subjects",
+            str(export),
+            "--files",
+            str(galaxy_builder_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output

@@ -25,6 +25,7 @@ from typing import Annotated
 import typer
 
 from gzbcat.cli import catalogue, demo, ingest, plots, simulate, stages, status
+from gzbcat.cli.common import EXIT_CODES
 from gzbcat.settings import DEFAULT_DATABASE_URL, database_url
 
 __all__ = ["app"]
@@ -32,6 +33,7 @@ __all__ = ["app"]
 app = typer.Typer(
     name="gzbcat",
     help="Turn Galaxy Builder's Zooniverse exports into a queryable catalogue of galaxy models.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -16,7 +16,22 @@ import typer
 
 from gzbcat.model import Method
 
-__all__ = ["METHOD_HELP", "MethodOption", "fail", "open_engine", "print_summary", "progress"]
+__all__ = [
+    "EXIT_CODES",
+    "METHOD_HELP",
+    "MethodOption",
+    "exit_for_failures",
+    "fail",
+    "open_engine",
+    "print_summary",
+    "progress",
+]
+
+EXIT_CODES = (
+    "Exit codes: 0 everything asked for was done; 1 done, but some rows, files or units failed "
+    "(the summary says how many; `gzbcat status` and the ingest_errors table say which); "
+    "2 bad usage or input; 130 interrupted."
+)
 
 METHOD_HELP = (
     "'corrected' (the published method with its known bugs fixed) or 'reference' "
@@ -24,6 +39,12 @@ METHOD_HELP = (
 )
 
 MethodOption = Annotated[Method, typer.Option("--method", help=METHOD_HELP)]
+
+
+def exit_for_failures(n_failed: int) -> None:
+    """End a command that did its work with exit code 1 when some of it failed."""
+    if n_failed:
+        raise typer.Exit(1)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from gzbcat.cli.common import MethodOption, fail, open_engine, print_summary, progress
+from gzbcat.cli.common import (
+    MethodOption,
+    exit_for_failures,
+    fail,
+    open_engine,
+    print_summary,
+    progress,
+)
 from gzbcat.model import Method
 
 __all__ = ["ingest_app", "register"]
@@ -41,6 +48,7 @@ def ingest_subjects_command(
     except ExportError as error:
         raise fail(str(error)) from None
     print_summary(f"Ingested subjects from {export}", summary)
+    exit_for_failures(summary.n_failed)
 
 
 @ingest_app.command("fitting-metadata")
@@ -60,6 +68,7 @@ def ingest_fitting_metadata_command(
     with progress("fitting metadata") as advance:
         summary = ingest_fitting_metadata(engine, paths, progress=advance)
     print_summary("Ingested fitting metadata", summary)
+    exit_for_failures(summary.n_failed)
 
 
 @ingest_app.command("classifications")
@@ -93,6 +102,7 @@ def ingest_classifications_command(
     except ExportError as error:
         raise fail(str(error)) from None
     print_summary(f"Ingested classifications from {export}", summary)
+    exit_for_failures(summary.n_failed)
 
 
 def register(app: typer.Typer) -> None:

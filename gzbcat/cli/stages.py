@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gzbcat.cli.common import MethodOption, fail, open_engine, progress
+from gzbcat.cli.common import MethodOption, exit_for_failures, fail, open_engine, progress
 from gzbcat.model import Method
 
 __all__ = ["register"]
@@ -46,7 +46,8 @@ class _Queue:
     retry_failed: bool
 
 
-def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue) -> None:
+def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue) -> int:
+    """Run one stage and print its line; return how many units failed."""
     from gzbcat.stages.registry import STAGES
     from gzbcat.stages.runner import run_stage
 
@@ -78,14 +79,20 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
     )
     for subject_id, error in summary.failures[:10]:
         typer.echo(f"  failed subject {subject_id}: {error}")
+    if summary.failed > 10:
+        typer.echo(f"  … and {summary.failed - 10} more (gzbcat status lists them)")
+    return summary.failed
 
 
 def _run_stages(ctx: typer.Context, names: list[str], method: Method, queue: _Queue) -> None:
-    """Run the named stages in order with their default parameters for ``method``."""
+    """Run the named stages in order with their default parameters for ``method``; exit 1 at
+    the end if any unit failed."""
     from gzbcat.stages.registry import STAGES
 
-    for name in names:
-        _run_stage_command(ctx, name, STAGES[name].make_params(method), queue)
+    failed = sum(
+        _run_stage_command(ctx, name, STAGES[name].make_params(method), queue) for name in names
+    )
+    exit_for_failures(failed)
 
 
 def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None]:
@@ -139,9 +146,11 @@ def tune_command(
     if any(s not in SOURCES for s in chosen):
         raise fail(f"--source must be aggregate, best-individual or both, not {source!r}")
     queue = _Queue(workers, subjects, limit, force, retry_failed)
+    failed = 0
     for name in chosen:
         params = tune_params(name, method, max_iterations=max_iterations, starts=starts)
-        _run_stage_command(ctx, f"tune-{name.replace('_', '-')}", params, queue)
+        failed += _run_stage_command(ctx, f"tune-{name.replace('_', '-')}", params, queue)
+    exit_for_failures(failed)
 
 
 def register(app: typer.Typer) -> None:

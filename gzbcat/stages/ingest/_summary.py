@@ -53,6 +53,11 @@ class IngestSummary:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(message)
 
+    @property
+    def n_failed(self) -> int:
+        """Rows and files that were recorded and skipped: problems and unparseable drawings."""
+        return self.n_problems + self.parse_errors
+
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
