@@ -254,3 +254,18 @@ def test_an_ingest_with_failed_rows_exits_1(tmp_path: Path, galaxy_builder_dir: 
         ],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_a_missing_files_folder_is_refused_up_front(
+    tmp_path: Path, galaxy_builder_dir: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runner.invoke(app, ["--db", url, "init"])
+    export = _subset_export(galaxy_builder_dir, tmp_path, 2)
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(
+        app, ["--db", url, "ingest", "subjects", str(export), "--files", str(missing)]
+    )
+    assert result.exit_code == 2
+    assert f"--files {missing}: no such folder" in result.output
+    assert "subjects added" not in result.output

@@ -41,6 +41,8 @@ def ingest_subjects_command(
     from gzbcat.stages.ingest import ingest_subjects
     from gzbcat.zooniverse.exports import ExportError
 
+    if files is not None and not files.is_dir():
+        raise fail(f"--files {files}: no such folder")
     engine = open_engine(ctx)
     try:
         with progress("subjects") as advance:

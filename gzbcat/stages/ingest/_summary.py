@@ -83,9 +83,13 @@ def record_problem(
     row_number: int | None = None,
     subject_id: int | None = None,
 ) -> None:
-    """Count a bad row or file in the summary, log it and keep it in ``ingest_errors``."""
+    """Count a bad row or file in the summary, log it and keep it in ``ingest_errors``.
+
+    Logged at INFO: the command line prints the summary's problems itself, so a warning would
+    show each one twice.
+    """
     summary.problem(message)
-    log.warning("%s", message)
+    log.info("%s", message)
     session.add(
         schema.IngestError(
             source=summary.source,
