@@ -36,7 +36,8 @@ def galaxy_builder_dir(shared_data: Path) -> Path:
     return shared_data / "galaxy-builder"
 
 
-def _postgres_base_url() -> str:
+def postgres_base_url() -> str:
+    """The PostgreSQL server tests use; skipped on a laptop without one, failed in CI."""
     url = os.environ.get("GZBCAT_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("CI"):
@@ -54,7 +55,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.sqlite'}"
         return
-    base = make_url(_postgres_base_url())
+    base = make_url(postgres_base_url())
     schema = f"gzbcat_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(base.render_as_string(hide_password=False))
     with admin.begin() as connection:

@@ -14,8 +14,15 @@ from gzbcat.cli import app
 from gzbcat.model import Method
 from gzbcat.stages import runner as runner_module
 from gzbcat.stages.runner import RunSummary
+from tests.conftest import postgres_base_url
 
 runner = CliRunner()
+
+
+def _ingest_subjects(url: str, export: Path, files: Path) -> Any:
+    return runner.invoke(
+        app, ["--db", url, "ingest", "subjects", str(export), "--files", str(files)]
+    )
 
 
 def _subset_export(galaxy_builder_dir: Path, folder: Path, n: int) -> Path:
@@ -39,9 +46,7 @@ def test_init_ingest_status(db_url: str, galaxy_builder_dir: Path, tmp_path: Pat
     assert "already at revision" in result.output
 
     export = _subset_export(galaxy_builder_dir, tmp_path, 3)
-    result = runner.invoke(
-        app, ["--db", db_url, "ingest", "subjects", str(export), "--files", str(galaxy_builder_dir)]
-    )
+    result = _ingest_subjects(db_url, export, galaxy_builder_dir)
     assert result.exit_code == 0, result.output
     assert "subjects added: 3" in result.output
     result = runner.invoke(
@@ -194,16 +199,9 @@ def test_a_database_that_cannot_be_opened_is_a_usage_error(url: str, reason: str
 
 
 def test_a_postgresql_database_that_does_not_exist_is_named() -> None:
-    import os
-
     from sqlalchemy.engine import make_url
 
-    base = os.environ.get("GZBCAT_TEST_POSTGRES_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("GZBCAT_TEST_POSTGRES_URL is not set: CI must test PostgreSQL")
-        pytest.skip("GZBCAT_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
-    url = make_url(base).set(database="gzbcat_no_such_database")
+    url = make_url(postgres_base_url()).set(database="gzbcat_no_such_database")
     result = runner.invoke(app, ["--db", url.render_as_string(hide_password=False), "status"])
     assert result.exit_code == 2
     assert 'database "gzbcat_no_such_database" does not exist' in result.output
@@ -236,23 +234,10 @@ def test_an_ingest_with_failed_rows_exits_1(tmp_path: Path, galaxy_builder_dir: 
     export = _subset_export(galaxy_builder_dir, tmp_path, 2)
     empty = tmp_path / "no-files"
     empty.mkdir()
-    result = runner.invoke(
-        app, ["--db", url, "ingest", "subjects", str(export), "--files", str(empty)]
-    )
+    result = _ingest_subjects(url, export, empty)
     assert result.exit_code == 1, result.output
     assert "problems: 2" in result.output
-    result = runner.invoke(
-        app,
-        [
-            "--db",
-            url,
-            "ingest",
-            "subjects",
-            str(export),
-            "--files",
-            str(galaxy_builder_dir),
-        ],
-    )
+    result = _ingest_subjects(url, export, galaxy_builder_dir)
     assert result.exit_code == 0, result.output
 
 
@@ -263,9 +248,7 @@ def test_a_missing_files_folder_is_refused_up_front(
     runner.invoke(app, ["--db", url, "init"])
     export = _subset_export(galaxy_builder_dir, tmp_path, 2)
     missing = tmp_path / "nowhere"
-    result = runner.invoke(
-        app, ["--db", url, "ingest", "subjects", str(export), "--files", str(missing)]
-    )
+    result = _ingest_subjects(url, export, missing)
     assert result.exit_code == 2
     assert f"--files {missing}: no such folder" in result.output
     assert "subjects added" not in result.output
