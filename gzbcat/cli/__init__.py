@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from gzbcat.cli import catalogue, demo, ingest, plots, simulate, stages, status
-from gzbcat.cli.common import EXIT_CODES
+from gzbcat.cli.common import EXIT_CODES, Command, Group
 from gzbcat.settings import DEFAULT_DATABASE_URL, database_url
 
 __all__ = ["app"]
@@ -37,12 +38,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
 @dataclass
 class _State:
     db_url: str
+    debug: bool = False
 
 
 def _print_version(value: bool) -> None:
@@ -69,16 +72,24 @@ def main(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             envvar="GZBCAT_DATABASE_URL",
             help=f"Database URL (SQLAlchemy form). Default: {DEFAULT_DATABASE_URL}",
             show_envvar=True,
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the full traceback of an unexpected error (also GZBCAT_DEBUG=1).",
+        ),
+    ] = False,
 ) -> None:
     from gzbcat.process import configure_process  # numpy and scipy: not for --help alone
 
     configure_process()  # this process computes: keep freed memory, BLAS on one thread
-    ctx.obj = _State(db_url=database_url(db))
+    ctx.obj = _State(db_url=database_url(db), debug=debug)
 
 
 # The commands in the order `gzbcat --help` lists them (the ingest group comes last there).
@@ -90,3 +101,19 @@ simulate.register(app)
 catalogue.register(app)
 plots.register(app)
 ingest.register(app)
+
+
+def _every_command_is_a_gzbcat_command(typer_app: typer.Typer) -> None:
+    """Each command takes ``--db`` after its name and shows flags as flags (see
+    :class:`~gzbcat.cli.common.Command`); groups show their flags as flags."""
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = Command
+    for group in typer_app.registered_groups:
+        if group.cls in (None, TyperGroup) or not isinstance(group.cls, type):
+            group.cls = Group
+        if group.typer_instance is not None:
+            _every_command_is_a_gzbcat_command(group.typer_instance)
+
+
+_every_command_is_a_gzbcat_command(app)

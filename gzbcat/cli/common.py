@@ -7,18 +7,22 @@ command line receives the enum, never a string to re-check.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from gzbcat.model import Method
 
 __all__ = [
     "EXIT_CODES",
     "METHOD_HELP",
+    "Command",
+    "Group",
     "MethodOption",
     "exit_for_failures",
     "fail",
@@ -39,6 +43,90 @@ METHOD_HELP = (
 )
 
 MethodOption = Annotated[Method, typer.Option("--method", help=METHOD_HELP)]
+
+
+def _use_database(ctx: Any, _param: Any, url: str | None) -> None:
+    """``--db`` given after a command name: it wins over one given before (or the variable)."""
+    if url is not None:
+        from gzbcat.settings import database_url
+
+        ctx.find_root().obj.db_url = database_url(url)
+
+
+def _db_after_command() -> Any:
+    """The ``--db`` option every command takes after its name, built the way Typer builds
+    options (through a one-command app), so that help shows it like any other option."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def probe_command(
+        db: Annotated[
+            str | None,
+            typer.Option(
+                "--db",
+                metavar="URL",
+                expose_value=False,
+                callback=_use_database,
+                help="Database URL, as `gzbcat --db URL` (either place works).",
+            ),
+        ] = None,
+    ) -> None:
+        pass
+
+    return next(p for p in typer.main.get_command(probe).params if "--db" in p.opts)
+
+
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    """Typer labels on/off options ``<bool>`` as though they took a value; show none."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+def debugging(ctx: Any) -> bool:
+    """``--debug`` or ``GZBCAT_DEBUG=1``: show the traceback of an unexpected error."""
+    if getattr(ctx.find_root().obj, "debug", False):
+        return True
+    return os.environ.get("GZBCAT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class Command(TyperCommand):
+    """A gzbcat command: takes ``--db`` after its name too, shows flags as flags, exits 130
+    when interrupted, and turns an unexpected error into one line (``--debug``: traceback)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not any("--db" in param.opts for param in self.params):
+            self.params.append(_db_after_command())
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            typer.secho("interrupted", err=True, fg=typer.colors.RED)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as error:
+            if debugging(ctx):
+                raise
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise fail(
+                f"unexpected {type(error).__name__}: {message} — this is a bug in gzbcat; "
+                "run again with --debug (or GZBCAT_DEBUG=1) to see where",
+                code=1,
+            ) from None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """A gzbcat command group: shows flags as flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
 
 
 def exit_for_failures(n_failed: int) -> None:
@@ -116,6 +204,7 @@ def print_summary(title: str, summary: Any) -> None:
     problems = values.pop("problems")
     n_problems = values.pop("n_problems")
     values.pop("source", None)
+    values.pop("workflows_passed_over", None)
     for key, value in values.items():
         if value:
             typer.echo(f"  {key.replace('_', ' ')}: {value}")
@@ -125,3 +214,6 @@ def print_summary(title: str, summary: Any) -> None:
             typer.echo(f"    - {message}")
         if n_problems > len(problems):
             typer.echo(f"    … and {n_problems - len(problems)} more")
+    why = summary.why_nothing_new()
+    if why:
+        typer.secho(f"  {why}", fg="yellow")

@@ -73,6 +73,17 @@ def ingest_fitting_metadata_command(
     exit_for_failures(summary.n_failed)
 
 
+def _check_workflow_version(value: str | None) -> str | None:
+    from gzbcat.zooniverse.exports import version_key
+
+    if value is not None:
+        try:
+            version_key(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return value
+
+
 @ingest_app.command("classifications")
 def ingest_classifications_command(
     ctx: typer.Context,
@@ -82,7 +93,11 @@ def ingest_classifications_command(
     ] = None,
     min_workflow_version: Annotated[
         str | None,
-        typer.Option("--min-workflow-version", help="Keep rows of this version or later (61.107)."),
+        typer.Option(
+            "--min-workflow-version",
+            help="Keep rows of this version or later (61.107).",
+            callback=_check_workflow_version,
+        ),
     ] = None,
     method: MethodOption = Method.CORRECTED,
 ) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "SUBJECT_REQUIRED_COLUMNS",
     "ClassificationRow",
     "ExportError",
+    "PassedOver",
     "RowProblem",
     "SubjectMetadata",
     "SubjectRow",
@@ -103,6 +104,16 @@ class ClassificationRow(NamedTuple):
     created_at: datetime | None = None
     subject_data: str | None = None
     metadata: str | None = None
+
+
+class PassedOver(NamedTuple):
+    """A row the filters passed over (not an error): counted, so that a run which keeps
+    nothing can say why."""
+
+    row_number: int
+    reason: str  # "workflow" (another workflow) or "version" (older or no workflow version)
+    workflow_id: int | None
+    workflow_version: str | None
 
 
 def _optional_int(value: Any) -> int | None:
@@ -234,8 +245,16 @@ def _parse_created_at(text: str | None) -> datetime | None:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """'61.107' → (61, 107): workflow versions compare part by part, not as decimals."""
-    return tuple(int(part) for part in str(version).strip().split("."))
+    """'61.107' → (61, 107): workflow versions compare part by part, not as decimals.
+
+    Raises ValueError, naming the value, for anything but numbers separated by dots.
+    """
+    parts = str(version).strip().split(".")
+    if not all(part.isdigit() for part in parts):
+        raise ValueError(
+            f"{version!r} is not a workflow version (numbers separated by dots, e.g. 61.107)"
+        )
+    return tuple(int(part) for part in parts)
 
 
 def read_classification_export(
@@ -252,7 +271,7 @@ def read_classification_export(
     for chunk in read_classification_chunks(
         path, 1024, workflow_id=workflow_id, min_workflow_version=min_workflow_version
     ):
-        yield from chunk
+        yield from (row for row in chunk if not isinstance(row, PassedOver))
 
 
 def read_classification_chunks(
@@ -263,7 +282,8 @@ def read_classification_chunks(
     min_workflow_version: str | None = None,
     keep: Callable[[int], bool] | None = None,
 ) -> Iterator[list[ClassificationRow | RowProblem]]:
-    """Yield the export in chunks of ``chunk_rows`` file rows, typed and filtered.
+    """Yield the export in chunks of ``chunk_rows`` file rows, typed; rows the filters pass
+    over are :class:`PassedOver` markers (so that they can be counted).
 
     ``keep(i)`` decides whether chunk ``i`` is wanted; unwanted chunks are only split into
     fields, never typed, so several processes can share out one file cheaply.
@@ -287,12 +307,10 @@ def read_classification_chunks(
             row_number += len(raw_rows)
             if keep is not None and not keep(index):
                 continue
-            chunk = []
-            for offset, raw in enumerate(raw_rows):
-                typed = _classification_row(raw, columns, first + offset, workflow_id, minimum)
-                if typed is not None:
-                    chunk.append(typed)
-            yield chunk
+            yield [
+                _classification_row(raw, columns, first + offset, workflow_id, minimum)
+                for offset, raw in enumerate(raw_rows)
+            ]
 
 
 def _classification_row(
@@ -301,8 +319,8 @@ def _classification_row(
     row_number: int,
     workflow_id: int | None,
     minimum: tuple[int, ...] | None,
-) -> ClassificationRow | RowProblem | None:
-    """One file row → a typed row, a problem, or None when the filters pass it over."""
+) -> ClassificationRow | RowProblem | PassedOver:
+    """One file row → a typed row, a problem, or a marker when the filters pass it over."""
 
     def get(name: str) -> str | None:
         i = columns.get(name)
@@ -316,11 +334,11 @@ def _classification_row(
         return RowProblem(row_number, f"classification_id: {error}")
     try:
         row_workflow = _optional_int(get("workflow_id"))
-        if workflow_id is not None and row_workflow != workflow_id:
-            return None
         version = (get("workflow_version") or "").strip() or None
+        if workflow_id is not None and row_workflow != workflow_id:
+            return PassedOver(row_number, "workflow", row_workflow, version)
         if minimum is not None and (version is None or version_key(version) < minimum):
-            return None
+            return PassedOver(row_number, "version", row_workflow, version)
         subject_ids = [s for s in (get("subject_ids") or "").split(";") if s.strip()]
         if len(subject_ids) != 1:
             raise ValueError(

@@ -24,7 +24,12 @@ from gzbcat.db.models import ARM_COLUMNS, COMPONENT_COLUMNS, arm_tuples, compone
 from gzbcat.model import Method, SubjectImage
 from gzbcat.stages.ingest._summary import IngestSummary
 from gzbcat.zooniverse.annotations import AnnotationError, CanvasFrame, parse_annotation
-from gzbcat.zooniverse.exports import ClassificationRow, RowProblem, read_classification_chunks
+from gzbcat.zooniverse.exports import (
+    ClassificationRow,
+    PassedOver,
+    RowProblem,
+    read_classification_chunks,
+)
 
 __all__ = [
     "CLASSIFICATION_BATCH",
@@ -218,13 +223,13 @@ def reparse_subject(
 
 
 def _parse_rows(
-    batch: Sequence[ClassificationRow | RowProblem],
+    batch: Sequence[ClassificationRow | RowProblem | PassedOver],
     frames: dict[int, CanvasFrame],
     method: Method,
 ) -> list[ParsedClassification | None]:
     return [
         None
-        if isinstance(r, RowProblem)
+        if isinstance(r, RowProblem | PassedOver)
         else parse_classification(
             r.classification_id, r.subject_id, r.annotations, frames.get(r.subject_id), method
         )
@@ -259,7 +264,9 @@ def parsed_batches(
     frames: dict[int, CanvasFrame],
     method: Method,
     processes: int,
-) -> Iterator[tuple[list[ClassificationRow | RowProblem], list[ParsedClassification | None]]]:
+) -> Iterator[
+    tuple[list[ClassificationRow | RowProblem | PassedOver], list[ParsedClassification | None]]
+]:
     """Batches of rows with their parse, in file order.
 
     With ``processes`` = 0 everything happens here. Otherwise that many child processes each

@@ -37,6 +37,8 @@ class IngestSummary:
 
     source: str
     rows_read: int = 0
+    rows_of_other_workflows: int = 0
+    rows_of_older_versions: int = 0
     subjects_added: int = 0
     images_stored: int = 0
     images_unchanged: int = 0
@@ -45,8 +47,10 @@ class IngestSummary:
     parsed_ok: int = 0
     parse_errors: int = 0
     waiting: int = 0
+    changed_content: int = 0
     problems: list[str] = field(default_factory=list)
     n_problems: int = 0
+    workflows_passed_over: dict[int | None, int] = field(default_factory=dict)
 
     def problem(self, message: str) -> None:
         self.n_problems += 1
@@ -60,6 +64,30 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def why_nothing_new(self) -> str | None:
+        """When a run added nothing, why: what the rows were instead (None when it added)."""
+        if self.subjects_added or self.classifications_added or self.images_stored:
+            return None
+        if not self.rows_read:
+            return "the export holds no rows"
+        reasons = []
+        if self.rows_of_other_workflows:
+            seen = ", ".join(
+                f"{'none' if w is None else w} ×{n}"
+                for w, n in sorted(self.workflows_passed_over.items(), key=lambda i: -i[1])[:5]
+            )
+            reasons.append(
+                f"{self.rows_of_other_workflows} belong to other workflows (seen: {seen})"
+            )
+        if self.rows_of_older_versions:
+            reasons.append(f"{self.rows_of_older_versions} are older than --min-workflow-version")
+        unchanged = self.classifications_unchanged + self.images_unchanged
+        if unchanged:
+            reasons.append(f"{unchanged} are already stored, unchanged")
+        if self.n_failed:
+            reasons.append(f"{self.n_failed} were recorded as problems")
+        return f"nothing new from {self.rows_read} rows: " + "; ".join(reasons or ["see above"])
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

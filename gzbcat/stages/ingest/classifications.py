@@ -30,9 +30,11 @@ from gzbcat.stages.runs import finish_run, start_run
 from gzbcat.zooniverse.exports import (
     CLASSIFICATION_REQUIRED_COLUMNS,
     ClassificationRow,
+    PassedOver,
     RowProblem,
     check_columns,
     parse_subject_metadata,
+    version_key,
 )
 
 __all__ = ["PARALLEL_PARSE_MIN_BYTES", "ingest_classifications"]
@@ -59,6 +61,8 @@ def ingest_classifications(
     ``PARALLEL_PARSE_MIN_BYTES``, else none).
     """
     export = Path(export)
+    if min_workflow_version is not None:
+        version_key(min_workflow_version)  # a ValueError naming the value, before any write
     check_columns(export, CLASSIFICATION_REQUIRED_COLUMNS)
     summary = IngestSummary(source="classifications")
     filters = {"workflow_id": workflow_id, "min_workflow_version": min_workflow_version}
@@ -81,7 +85,7 @@ def ingest_classifications(
 
 def _ingest_classification_batch(
     session: Session,
-    batch: list[ClassificationRow | RowProblem],
+    batch: list[ClassificationRow | RowProblem | PassedOver],
     parsed_rows: list[ParsedClassification | None],
     export: Path,
     method: Method,
@@ -91,7 +95,14 @@ def _ingest_classification_batch(
     summary.rows_read += len(batch)
     rows: dict[int, tuple[ClassificationRow, ParsedClassification]] = {}
     for row, parsed in zip(batch, parsed_rows, strict=True):
-        if isinstance(row, RowProblem):
+        if isinstance(row, PassedOver):
+            if row.reason == "workflow":
+                summary.rows_of_other_workflows += 1
+                seen = summary.workflows_passed_over
+                seen[row.workflow_id] = seen.get(row.workflow_id, 0) + 1
+            else:
+                summary.rows_of_older_versions += 1
+        elif isinstance(row, RowProblem):
             record_problem(
                 session,
                 summary,
@@ -102,17 +113,33 @@ def _ingest_classification_batch(
         elif row.classification_id not in rows:  # a repeated id: the first row counts
             assert parsed is not None
             rows[row.classification_id] = (row, parsed)
+        elif _content(row) != _content(rows[row.classification_id][0]):
+            first = rows[row.classification_id][0]
+            _record_changed_content(
+                session, summary, export, row, f"row {first.row_number} of the same file"
+            )
     if not rows:
         return
     table = schema.Classification
-    existing = {
-        r.classification_id: r.parse_method
-        for r in session.execute(
-            select(table.classification_id, table.parse_method).where(
-                table.classification_id.in_(list(rows))
+    stored = session.execute(
+        select(
+            table.classification_id,
+            table.parse_method,
+            table.ingested_at,
+            *(getattr(table, column) for column in _CONTENT_COLUMNS),
+        ).where(table.classification_id.in_(list(rows)))
+    ).all()
+    existing: dict[int, str | None] = {}
+    for r in stored:
+        row = rows[r.classification_id][0]
+        if _content(r) != _content(row):
+            moment = _aware(r.ingested_at)
+            _record_changed_content(
+                session, summary, export, row, f"the copy stored at {moment:%Y-%m-%d %H:%M:%S} UTC"
             )
-        )
-    }
+            del rows[r.classification_id]
+        else:
+            existing[r.classification_id] = r.parse_method
     redo = [cid for cid, m in existing.items() if m != method]
     summary.classifications_unchanged += len(existing) - len(redo)
     if redo:
@@ -160,6 +187,44 @@ def _ingest_classification_batch(
     store_volunteer_models(session, parsed, {p.classification_id: method for p in parsed}, run_id)
     summary.classifications_added += len(new)
     count_parsed(summary, parsed)
+
+
+_CONTENT_COLUMNS = ("subject_id", "user_id", "workflow_version", "created_at", "annotations")
+"""What a classification is: a row under a known id that differs in any of these is not the
+same classification (its metadata and subject data may be re-exported differently)."""
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones: compare them as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _content(row: Any) -> tuple[Any, ...]:
+    return (
+        row.subject_id,
+        row.user_id,
+        row.workflow_version,
+        _aware(row.created_at),
+        row.annotations,
+    )
+
+
+def _record_changed_content(
+    session: Session, summary: IngestSummary, export: Path, row: ClassificationRow, other: str
+) -> None:
+    """A known classification id with other content: keep what was there first, and say so."""
+    summary.changed_content += 1
+    record_problem(
+        session,
+        summary,
+        export,
+        f"{export.name} row {row.row_number}: classification {row.classification_id} differs "
+        f"from {other} (subject, user, workflow version, time or drawing); the first is kept",
+        row_number=row.row_number,
+        subject_id=row.subject_id,
+    )
 
 
 def _subject_from_subject_data(subject_id: int, subject_data: str | None) -> dict[str, Any]:
