@@ -169,7 +169,9 @@ def test_tune_source_takes_the_command_spelling(
     assert seen == stages
     result = runner.invoke(app, ["--db", url, "tune", "--source", "volunteer"])
     assert result.exit_code == 2
-    assert "aggregate, best-individual or both" in result.output
+    assert "'volunteer' is not one of" in result.output
+    help_text = runner.invoke(app, ["tune", "--help"], env={"COLUMNS": "160"}).output
+    assert "<aggregate|best-individual|both>" in help_text
 
 
 def test_a_read_only_command_never_creates_a_database_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from gzbcat.cli import app
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine, session_scope
+from gzbcat.model import Method
 
 runner = CliRunner()
 
@@ -179,3 +180,126 @@ def test_a_repeated_id_with_other_content_within_one_export_is_recorded(
     assert result.exit_code == 1, result.output
     assert "changed content: 1" in result.output
     assert "repeated.csv row 5" in result.output and "differs from row 1" in result.output
+
+
+def _fake_run_stage(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Record each run_stage call instead of running it."""
+    from gzbcat.stages import runner as runner_module
+    from gzbcat.stages.runner import RunSummary
+
+    calls: list[dict[str, Any]] = []
+
+    def fake(engine: Any, stage: Any, params: Any, **options: Any) -> RunSummary:
+        calls.append({"stage": stage.name, "params": params, **options})
+        return RunSummary(stage=stage.name, run_id=0, due=1, done=1)
+
+    monkeypatch.setattr(runner_module, "run_stage", fake)
+    return calls
+
+
+def _with_subjects(url: str, galaxy_builder_dir: Path, tmp_path: Path, n: int) -> list[int]:
+    with (galaxy_builder_dir / "subjects.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        rows = [row for _, row in zip(range(n), reader, strict=False)]
+    export = tmp_path / "subjects.csv"
+    with export.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(
+        app,
+        ["--db", url, "ingest", "subjects", str(export), "--files", str(galaxy_builder_dir)],
+    )
+    assert result.exit_code == 0, result.output
+    return [int(row["subject_id"]) for row in rows]
+
+
+def test_a_stage_with_nothing_due_says_why(
+    db_url: str, galaxy_builder_dir: Path, tmp_path: Path
+) -> None:
+    _init(db_url)
+    _with_subjects(db_url, galaxy_builder_dir, tmp_path, 3)
+    sample = galaxy_builder_dir / "classifications-sample.csv"
+    runner.invoke(app, ["--db", db_url, "ingest", "classifications", str(sample)])
+    result = runner.invoke(app, ["--db", db_url, "aggregate"])
+    assert result.exit_code == 0, result.output
+    assert "(0 were due)" in result.output
+    assert "nothing was due: 4 subjects have no parsed volunteer drawing yet" in result.output
+    assert "3 classifications wait for images of 1 subjects" in result.output
+    result = runner.invoke(app, ["--db", db_url, "tune", "--source", "aggregate"])
+    assert "no aggregate model yet (gzbcat aggregate makes them)" in result.output
+
+
+def test_unknown_subject_ids_are_named(
+    db_url: str, galaxy_builder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _init(db_url)
+    known = _with_subjects(db_url, galaxy_builder_dir, tmp_path, 2)
+    result = runner.invoke(app, ["--db", db_url, "aggregate", "--subjects", "123"])
+    assert result.exit_code == 2
+    assert "no such subject: 123" in result.output
+    calls = _fake_run_stage(monkeypatch)
+    result = runner.invoke(
+        app, ["--db", db_url, "aggregate", "--subjects", "123", "--subjects", str(known[0])]
+    )
+    assert result.exit_code == 1, result.output
+    assert "unknown subject ids, skipped: 123" in result.output
+    assert calls[0]["subjects"] == [123, known[0]]
+
+
+def test_subjects_file_and_max_volunteers_reach_the_stage(
+    tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    _init(url)
+    known = _with_subjects(url, galaxy_builder_dir, tmp_path, 3)
+    listing = tmp_path / "subject_id_list.csv"
+    listing.write_text(f"subject_id\n# the first two\n{known[0]}\n\n{known[1]}  # and a note\n")
+    calls = _fake_run_stage(monkeypatch)
+    result = runner.invoke(
+        app,
+        ["--db", url, "aggregate", "--subjects-file", str(listing), "--subjects", str(known[2])],
+    )
+    assert result.exit_code == 0, result.output
+    assert calls[-1]["subjects"] == [known[2], known[0], known[1]]
+    assert calls[-1]["params"].max_volunteers == 30
+    runner.invoke(app, ["--db", url, "aggregate", "--max-volunteers", "all"])
+    assert calls[-1]["params"].max_volunteers is None
+    runner.invoke(app, ["--db", url, "run", "--max-volunteers", "12"])
+    assert calls[-4]["stage"] == "aggregate" and calls[-4]["params"].max_volunteers == 12
+    result = runner.invoke(app, ["--db", url, "aggregate", "--max-volunteers", "0"])
+    assert result.exit_code == 2 and "positive whole number or 'all'" in result.output
+    listing.write_text("20902009\nabc\n")
+    result = runner.invoke(app, ["--db", url, "aggregate", "--subjects-file", str(listing)])
+    assert result.exit_code == 2 and "line 2: 'abc' is not a subject id" in result.output
+    result = runner.invoke(app, ["--db", url, "tune", "--subjects-file", str(tmp_path / "no")])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_max_volunteers_changes_the_aggregate_parameters_hash() -> None:
+    from dataclasses import replace
+
+    from gzbcat.stages.registry import STAGES
+    from gzbcat.stages.runs import params_hash
+
+    params = STAGES["aggregate"].make_params(Method.CORRECTED)
+    every = replace(params, max_volunteers=None)
+    assert params_hash("aggregate", params) != params_hash("aggregate", every)
+
+
+def test_progress_lines_for_logs_say_done_total_rate_and_time_left(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gzbcat.cli import common
+
+    clock = iter([100.0, 110.0, 140.0, 150.0])
+    monkeypatch.setattr(common.time, "monotonic", lambda: next(clock))
+    progress = common.Progress("aggregate", None, live=False, every_seconds=30)
+    progress.set_total(300)
+    progress(20)  # t = 110: too soon for a line
+    progress(100)  # t = 140: a line
+    assert capsys.readouterr().err == "aggregate: 120/300 (40 %), 3/s, about 1m00s left\n"
+    progress(200)  # beyond the total: the total grows, no line yet (t = 150)
+    assert progress.total == 320
+    assert common.count_lines(Path(__file__)) == Path(__file__).read_text().count("\n")

@@ -46,10 +46,15 @@ def export_command(
     out: Annotated[
         Path, typer.Argument(help="Output file; .fits, .ecsv or .csv picks the format.")
     ],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the output file if it exists.")
+    ] = False,
 ) -> None:
     """Write the catalogue (one row per subject) to FITS, ECSV or CSV."""
     from gzbcat.catalogue.export import ExportError, export
 
+    if out.exists() and not overwrite:
+        raise fail(f"{out} exists; --overwrite replaces it")
     engine = open_engine(ctx)
     try:
         summary = export(engine, out)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +23,8 @@ __all__ = [
     "Command",
     "Group",
     "MethodOption",
+    "Progress",
+    "count_lines",
     "exit_for_failures",
     "fail",
     "open_engine",
@@ -184,17 +185,115 @@ def open_engine(ctx: typer.Context, *, check: bool = True) -> Any:
     return engine
 
 
-@contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; silence when the output is redirected."""
-    if not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    from rich.progress import Progress
+class Progress:
+    """Counts work done against a total (when known): a live bar with rate and time left on a
+    terminal; elsewhere (a Slurm log, a pipe) one plain line at most every ``every_seconds``.
 
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+    Call it with the number of items just finished; ``set_total`` once the total is known.
+    """
+
+    def __init__(
+        self, description: str, total: int | None, *, live: bool, every_seconds: float = 30.0
+    ) -> None:
+        self.description = description
+        self.total = total
+        self.done = 0
+        self.every_seconds = every_seconds
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._bar: Any = None
+        self._task: Any = None
+        if live:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as RichProgress,
+            )
+
+            self._bar = RichProgress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self._task = self._bar.add_task(description, total=total, rate="")
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.total is not None and self.done > self.total:  # an estimate fell short
+            self.set_total(self.done)
+        now = time.monotonic()
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, rate=self._rate_text(now))
+        elif now - self._last_line >= self.every_seconds:
+            self._last_line = now
+            typer.echo(self.line(now), err=True)
+
+    def _rate_text(self, now: float) -> str:
+        elapsed = now - self._started
+        return f"{self.done / elapsed:.3g}/s" if elapsed > 0 and self.done else ""
+
+    def line(self, now: float | None = None) -> str:
+        """``aggregate: 120/300 (40 %), 2.1/s, about 1m26s left``: for logs."""
+        now = time.monotonic() if now is None else now
+        elapsed = now - self._started
+        parts = [f"{self.description}: {self.done}"]
+        if self.total:
+            parts[0] += f"/{self.total} ({100 * self.done / self.total:.0f} %)"
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if rate > 0:
+            parts.append(f"{rate:.3g}/s")
+            if self.total:
+                parts.append(f"about {_duration((self.total - self.done) / rate)} left")
+        return ", ".join(parts)
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress(description: str, total: int | None = None) -> Progress:
+    """Progress for a long command (use as a context manager)."""
+    return Progress(description, total, live=sys.stderr.isatty())
+
+
+def count_lines(path: Any) -> int | None:
+    """The number of lines in a file, fast (bytes, not CSV parsing): an export's row count for
+    progress, exact when no field holds a raw newline (Zooniverse's JSON fields do not)."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
 
 
 def print_summary(title: str, summary: Any) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from gzbcat.cli.common import (
     MethodOption,
+    count_lines,
     exit_for_failures,
     fail,
     open_engine,
@@ -22,6 +23,12 @@ __all__ = ["ingest_app", "register"]
 ingest_app = typer.Typer(
     help="Load Zooniverse exports and subject files into the database.", no_args_is_help=True
 )
+
+
+def _rows(export: Path) -> int | None:
+    """An export's rows, counted fast, for the progress total."""
+    lines = count_lines(export)
+    return None if lines is None else max(lines - 1, 0)
 
 
 @ingest_app.command("subjects")
@@ -45,7 +52,7 @@ def ingest_subjects_command(
         raise fail(f"--files {files}: no such folder")
     engine = open_engine(ctx)
     try:
-        with progress("subjects") as advance:
+        with progress("subjects", _rows(export)) as advance:
             summary = ingest_subjects(engine, export, files, progress=advance)
     except ExportError as error:
         raise fail(str(error)) from None
@@ -107,7 +114,7 @@ def ingest_classifications_command(
 
     engine = open_engine(ctx)
     try:
-        with progress("classifications") as advance:
+        with progress("classifications", _rows(export)) as advance:
             summary = ingest_classifications(
                 engine,
                 export,

@@ -6,8 +6,11 @@ parameters from :mod:`gzbcat.stages.registry`, and prints one line per stage.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +36,89 @@ ForceOption = Annotated[
 RetryOption = Annotated[
     bool, typer.Option("--retry-failed", help="Retry units that failed with the same inputs.")
 ]
+SubjectsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--subjects-file",
+        help="Only the subject ids listed in this file (one a line; '#' starts a comment; "
+        "a CSV's first column works too).",
+        dir_okay=False,
+    ),
+]
+MaxVolunteersOption = Annotated[
+    str,
+    typer.Option(
+        "--max-volunteers",
+        metavar="N|all",
+        help="Aggregate the first N classifications of each subject by time (the published "
+        "production path keeps 30), or all of them (the published worked example).",
+    ),
+]
+
+
+class TuneSource(StrEnum):
+    """Which models ``tune`` fits, spelled as the commands are."""
+
+    AGGREGATE = "aggregate"
+    BEST_INDIVIDUAL = "best-individual"
+    BOTH = "both"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TuneSource | None:
+        # the model kind's own spelling, best_individual, is accepted too
+        return cls.BEST_INDIVIDUAL if value == "best_individual" else None
+
+
+def _tune_source(value: str) -> TuneSource:
+    try:
+        return TuneSource(value)
+    except ValueError:
+        choices = ", ".join(source.value for source in TuneSource)
+        raise typer.BadParameter(f"{value!r} is not one of {choices}") from None
+
+
+def read_subject_ids(path: Path) -> list[int]:
+    """Subject ids from a file: one a line (or a CSV whose first column holds them), blank
+    lines and ``#`` comments skipped, a header line that is not a number skipped.
+
+    Raises ValueError naming the file and line of anything else.
+    """
+    ids: list[int] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.split("#", 1)[0].split(",", 1)[0].strip().strip('"')
+            if not text:
+                continue
+            if not text.isdigit():
+                if not ids and number == 1 and not text[:1].isdigit():
+                    continue  # a header such as subject_id
+                raise ValueError(f"{path} line {number}: {text!r} is not a subject id")
+            ids.append(int(text))
+    return list(dict.fromkeys(ids))
+
+
+def _max_volunteers(value: str) -> int | None:
+    """``all`` → None (every classification), else a positive whole number."""
+    if value.strip().lower() == "all":
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise fail(f"--max-volunteers must be a positive whole number or 'all', not {value!r}")
+    return int(value)
+
+
+def _subjects(subjects: list[int] | None, subjects_file: Path | None) -> list[int] | None:
+    """The subject ids asked for by --subjects and --subjects-file together (None: all)."""
+    if subjects_file is None:
+        return subjects or None
+    if not subjects_file.is_file():
+        raise fail(f"--subjects-file {subjects_file}: no such file")
+    try:
+        from_file = read_subject_ids(subjects_file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise fail(f"--subjects-file: {error}") from None
+    if not from_file:
+        raise fail(f"--subjects-file {subjects_file} lists no subject ids")
+    return list(dict.fromkeys([*(subjects or []), *from_file]))
 
 
 @dataclass(frozen=True)
@@ -46,8 +132,33 @@ class _Queue:
     retry_failed: bool
 
 
+def _check_subjects(engine: Any, subjects: list[int] | None) -> int:
+    """Name the asked-for subject ids the database does not know; none known is a usage
+    error. Returns how many were unknown (they count as failed)."""
+    from gzbcat.stages.explain import unknown_subjects
+
+    if not subjects:
+        return 0
+    unknown = unknown_subjects(engine, subjects)
+    if unknown and len(unknown) == len(set(subjects)):
+        raise fail(
+            f"no such subject{'s' if len(unknown) > 1 else ''}: "
+            f"{', '.join(map(str, unknown[:20]))}{' …' if len(unknown) > 20 else ''} "
+            "(gzbcat status counts the subjects ingested)"
+        )
+    if unknown:
+        typer.secho(
+            f"unknown subject ids, skipped: {', '.join(map(str, unknown[:20]))}"
+            f"{f' … and {len(unknown) - 20} more' if len(unknown) > 20 else ''}",
+            err=True,
+            fg="yellow",
+        )
+    return len(unknown)
+
+
 def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue) -> int:
     """Run one stage and print its line; return how many units failed."""
+    from gzbcat.stages.explain import explain_queue
     from gzbcat.stages.registry import STAGES
     from gzbcat.stages.runner import run_stage
 
@@ -66,6 +177,7 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
                 force=queue.force,
                 retry_failed=queue.retry_failed,
                 progress=advance,
+                on_due=advance.set_total,
             )
     except KeyboardInterrupt:
         typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
@@ -77,6 +189,10 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
         f"{f', {summary.lost} taken over' if summary.lost else ''} "
         f"({summary.due} were due) in {summary.seconds:.1f} s{median}"
     )
+    if not summary.due:
+        reasons = explain_queue(engine, name, queue.subjects).reasons()
+        reasons = [r for r in reasons if not r.startswith("unknown subject ids")]
+        typer.echo(f"  nothing was due: {'; '.join(reasons) or 'no subjects ingested yet'}")
     for subject_id, error in summary.failures[:10]:
         typer.echo(f"  failed subject {subject_id}: {error}")
     if summary.failed > 10:
@@ -84,14 +200,23 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
     return summary.failed
 
 
-def _run_stages(ctx: typer.Context, names: list[str], method: Method, queue: _Queue) -> None:
+def _run_stages(
+    ctx: typer.Context,
+    names: list[str],
+    method: Method,
+    queue: _Queue,
+    max_volunteers: int | None,
+) -> None:
     """Run the named stages in order with their default parameters for ``method``; exit 1 at
-    the end if any unit failed."""
+    the end if any unit failed or any asked-for subject was unknown."""
     from gzbcat.stages.registry import STAGES
 
-    failed = sum(
-        _run_stage_command(ctx, name, STAGES[name].make_params(method), queue) for name in names
-    )
+    failed = _check_subjects(open_engine(ctx), queue.subjects)
+    for name in names:
+        params = STAGES[name].make_params(method)
+        if name == "aggregate":
+            params = replace(params, max_volunteers=max_volunteers)
+        failed += _run_stage_command(ctx, name, params, queue)
     exit_for_failures(failed)
 
 
@@ -104,16 +229,24 @@ def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None
         method: MethodOption = Method.CORRECTED,
         workers: WorkersOption = 1,
         subjects: SubjectsOption = None,
+        subjects_file: SubjectsFileOption = None,
         limit: LimitOption = None,
         force: ForceOption = False,
         retry_failed: RetryOption = False,
+        max_volunteers: MaxVolunteersOption = "30",
     ) -> None:
         from gzbcat.stages.registry import STAGES
 
-        queue = _Queue(workers, subjects, limit, force, retry_failed)
-        _run_stages(ctx, list(STAGES) if names is None else names, method, queue)
+        queue = _Queue(workers, _subjects(subjects, subjects_file), limit, force, retry_failed)
+        chosen = list(STAGES) if names is None else names
+        _run_stages(ctx, chosen, method, queue, _max_volunteers(max_volunteers))
 
     command.__doc__ = summary
+    if names is not None and "aggregate" not in names:  # the option only means something there
+        signature = inspect.signature(command)
+        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in signature.parameters.values() if p.name != "max_volunteers"]
+        )
     return command
 
 
@@ -121,7 +254,12 @@ def tune_command(
     ctx: typer.Context,
     source: Annotated[
         str,
-        typer.Option("--source", help="Which models to tune: aggregate, best-individual or both."),
+        typer.Option(
+            "--source",
+            metavar="<aggregate|best-individual|both>",
+            help="Which models to tune (best_individual is accepted too).",
+            callback=_tune_source,
+        ),
     ] = "both",
     method: MethodOption = Method.CORRECTED,
     max_iterations: Annotated[
@@ -133,6 +271,7 @@ def tune_command(
     ] = 1,
     workers: WorkersOption = 1,
     subjects: SubjectsOption = None,
+    subjects_file: SubjectsFileOption = None,
     limit: LimitOption = None,
     force: ForceOption = False,
     retry_failed: RetryOption = False,
@@ -142,11 +281,10 @@ def tune_command(
     from gzbcat.stages.tune import SOURCES
 
     # best-individual as the command spells it; best_individual as the model kind is stored
-    chosen = list(SOURCES) if source == "both" else [source.replace("-", "_")]
-    if any(s not in SOURCES for s in chosen):
-        raise fail(f"--source must be aggregate, best-individual or both, not {source!r}")
-    queue = _Queue(workers, subjects, limit, force, retry_failed)
-    failed = 0
+    tuned = TuneSource(source)
+    chosen = list(SOURCES) if tuned is TuneSource.BOTH else [tuned.value.replace("-", "_")]
+    queue = _Queue(workers, _subjects(subjects, subjects_file), limit, force, retry_failed)
+    failed = _check_subjects(open_engine(ctx), queue.subjects)
     for name in chosen:
         params = tune_params(name, method, max_iterations=max_iterations, starts=starts)
         failed += _run_stage_command(ctx, f"tune-{name.replace('_', '-')}", params, queue)

@@ -401,11 +401,13 @@ def run_stage(
     retry_failed: bool = False,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     progress: Callable[[int], None] | None = None,
+    on_due: Callable[[int], None] | None = None,
 ) -> RunSummary:
     """Run every due unit of ``stage`` (or ``limit`` of them) and return what happened.
 
     ``workers`` > 1 computes in that many processes; loading and storing stay in this one,
-    one transaction per unit.
+    one transaction per unit. ``on_due(n)`` hears how many units are due once that is known;
+    ``progress(1)`` hears each unit finish.
     """
     started = time.perf_counter()
     wanted_hash = params_hash(stage.name, params)
@@ -415,6 +417,8 @@ def run_stage(
     summary.due = sync_units(
         engine, stage, wanted_hash, subjects=subjects, force=force, retry_failed=retry_failed
     )
+    if on_due:
+        on_due(summary.due if limit is None else min(limit, summary.due))
     worker = worker_identity()
     # Worker processes are set up for compute when they start (gzbcat.process); computing
     # here, in a process the caller owns, runs BLAS on one thread for the unit only.

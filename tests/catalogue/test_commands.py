@@ -69,6 +69,12 @@ def test_import_crossmatch_query_export(
     assert result.exit_code == 0, result.output
     assert "Exported 50 subjects" in result.output
     assert len(Table.read(out)) == 50
+    before = out.stat().st_mtime_ns
+    result = invoke(db_url, "export", out)
+    assert result.exit_code == 2 and "exists; --overwrite replaces it" in result.stderr
+    assert out.stat().st_mtime_ns == before
+    result = invoke(db_url, "export", out, "--overwrite")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(
