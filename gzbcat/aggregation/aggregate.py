@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from gzbcat.model import COMPONENT_NAMES, GalaxyModel, Method
 
@@ -36,6 +38,33 @@ class AggregationResult:
     members: dict[str, list[int]] = field(default_factory=dict)
 
 
+FAR_IMAGE_SIZES = 10.0
+"""Parts of a stored model beyond this many image sizes (position or size) cannot be a drawing of
+the galaxy; parsing refuses them, and aggregation leaves out any stored before it did, so that
+its arithmetic stays finite for any model."""
+
+
+def _plausible_parts(model: GalaxyModel, reach: float) -> GalaxyModel:
+    """``model`` without the components and arms that are non-finite or beyond ``reach`` px
+    (as if the volunteer had not drawn them); the model itself keeps its place in the list."""
+
+    def near(values: Sequence[float] | np.ndarray) -> bool:
+        array = np.asarray(values, dtype=float)
+        return bool(np.isfinite(array).all() and (np.abs(array) <= reach).all())
+
+    parts = {}
+    for name in COMPONENT_NAMES:
+        component = getattr(model, name)
+        keep = component is not None and near(
+            (component.mux, component.muy, component.re, component.intensity)
+        )
+        parts[name] = component if keep else None
+    arms = tuple(arm for arm in model.arms if near(arm.points))
+    if len(arms) == len(model.arms) and all(parts[n] is getattr(model, n) for n in COMPONENT_NAMES):
+        return model
+    return replace(model, arms=arms, **parts)
+
+
 def aggregate(
     volunteer_models: Sequence[GalaxyModel],
     image_shape: tuple[int, int],
@@ -64,6 +93,8 @@ def aggregate(
     """
     method = Method(method)
     params = params or AggregationParams()
+    reach = FAR_IMAGE_SIZES * max(image_shape)
+    volunteer_models = [_plausible_parts(m, reach) for m in volunteer_models]
     parts = {}
     members: dict[str, list[int]] = {}
     for name in COMPONENT_NAMES:

@@ -69,9 +69,11 @@ from gzbcat.zooniverse.canvas import (
     DISK_SIZE_CORRECTION,
     FALLOFF_FLOOR,
     FALLOFF_SLIDER,
+    FAR_CANVAS_WIDTHS,
     PARSING_RULES,
     SIZE_FACTOR,
     SIZE_FLOOR,
+    SLIDER_LIMIT,
     CanvasFrame,
     CanvasTransform,
     ParsingRules,
@@ -139,7 +141,10 @@ def _slider_value(raw: Any, slider: Slider, zero_means_default: bool, what: str)
         return slider.falsy  # the reference's float(value or default): numeric 0 → default
     if raw == "":
         return slider.missing  # no value at all: as if the entry were absent
-    return _number(raw, what)
+    value = _number(raw, what)
+    if abs(value) > SLIDER_LIMIT:
+        raise AnnotationError(f"{what} is {raw!r}, beyond any slider's range (±{SLIDER_LIMIT:g})")
+    return value
 
 
 def _task_slider(
@@ -216,30 +221,57 @@ def _field(drawing: dict, key: str, what: str) -> float:
     return _number(raw, f"{what}: field {key!r}")
 
 
+def _near(value: float, t: CanvasTransform, what: str, key: str) -> float:
+    """``value`` (canvas px), refused when it lies beyond ``t.far``: no galaxy drawing does."""
+    if abs(value) > t.far:
+        raise AnnotationError(
+            f"{what}: field {key!r} = {value:g} lies far outside the canvas "
+            f"(beyond {FAR_CANVAS_WIDTHS:g} canvas widths, {t.far:g} px)"
+        )
+    return value
+
+
+def _size(
+    drawing: dict, key: str, t: CanvasTransform, degenerate_allowed: bool, what: str
+) -> float:
+    """A drawn size (canvas px): negative or zero sizes are refused unless the method reads
+    them as the reference does (magnitude, floored later)."""
+    value = _near(_field(drawing, key, what), t, what, key)
+    if value <= 0 and not degenerate_allowed:
+        kind = "negative" if value < 0 else "zero"
+        raise AnnotationError(f"{what}: field {key!r} = {value:g} is a {kind} size")
+    return value
+
+
 def _component(
-    name: str, drawing: Any, values: list, t: CanvasTransform, zero_means_default: bool
+    name: str,
+    drawing: Any,
+    values: list,
+    t: CanvasTransform,
+    zero_means_default: bool,
+    degenerate_allowed: bool,
 ) -> list[float]:
     """One disk, bulge or bar drawing → [mux, muy, roll, re, q, intensity, n, c], image frame,
     not yet sanitised (spec §3.3, §3.4, §3.7, §3.8)."""
     what = f"{name} drawing"
     if not isinstance(drawing, dict):
         raise AnnotationError(f"{what} is not an object: {drawing!r:.80}")
-    x = _field(drawing, "x", what)
-    y = _field(drawing, "y", what)
+    x = _near(_field(drawing, "x", what), t, what, "x")
+    y = _near(_field(drawing, "y", what), t, what, "y")
     angle = _field(drawing, "angle", what)
     if name == "bar":
         # A rectangle: (x, y) is the unrotated top-left corner, rotation is about the centre,
         # and its angle sign is opposite to the ellipse's (spec §3.4).
-        rx = _field(drawing, "width", what)
-        ry = _field(drawing, "height", what)
+        rx = _size(drawing, "width", t, degenerate_allowed, what)
+        ry = _size(drawing, "height", t, degenerate_allowed, what)
         x += rx / 2
         y += ry / 2
         angle = -angle
     else:
-        rx = _field(drawing, "rx", what)
-        ry = _field(drawing, "ry", what)
-    # A negative size is the same shape as its magnitude (the centre above already used the
-    # signed value, which is right for a rectangle dragged leftwards or upwards).
+        rx = _size(drawing, "rx", t, degenerate_allowed, what)
+        ry = _size(drawing, "ry", t, degenerate_allowed, what)
+    # Where the method allows it, a negative size is the same shape as its magnitude (the
+    # centre above already used the signed value, as the reference does).
     rx = abs(rx)
     ry = abs(ry)
 
@@ -284,6 +316,10 @@ def _arm_points(points: Any, t: CanvasTransform, what: str) -> np.ndarray:
         xy = None
     if xy is None or xy.shape != (2, n) or not np.isfinite(xy).all():
         xy = _read_points_slowly(points, what)
+    farthest = float(np.abs(xy).max())
+    if farthest > t.far:
+        j = int(np.abs(xy).max(axis=0).argmax())
+        _near(farthest, t, f"{what}: point {j}", "x" if abs(xy[0, j]) > t.far else "y")
     out = np.empty((n, 2))
     np.dot(xy.T, t.matrix_t, out=out)
     out += t.shift
@@ -402,7 +438,14 @@ def parse_annotation(
             parts[name] = None
             continue
         # The tools allow one shape; should a list hold more, the first is the drawing.
-        params = _component(name, drawings[0], values, t, zero_means_default)  # type: ignore[arg-type]
+        params = _component(
+            name,
+            drawings[0],
+            values,  # type: ignore[arg-type]
+            t,
+            zero_means_default,
+            PARSING_RULES[method].degenerate_shapes_allowed,
+        )
         if sanitize:
             params = _sanitize_params(name, params)
         parts[name] = SersicComponent(*params)

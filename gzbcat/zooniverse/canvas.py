@@ -21,7 +21,9 @@ import numpy as np
 from gzbcat.model import Method, MethodTable
 
 __all__ = [
+    "FAR_CANVAS_WIDTHS",
     "PARSING_RULES",
+    "SLIDER_LIMIT",
     "CanvasFrame",
     "CanvasTransform",
     "ParsingRules",
@@ -46,10 +48,14 @@ class ParsingRules:
     zero_means_default
         A slider moved to numeric 0 reads as the slider's default (the reference's
         ``float(value or default)``).
+    degenerate_shapes_allowed
+        A negative size is read as its magnitude and a zero-width shape is floored (the
+        reference); otherwise both are refused as drawings that cannot be a galaxy.
     """
 
     pixel_centre_offset: float
     zero_means_default: bool
+    degenerate_shapes_allowed: bool
 
 
 PARSING_RULES: MethodTable[ParsingRules] = MethodTable.from_columns(
@@ -57,7 +63,14 @@ PARSING_RULES: MethodTable[ParsingRules] = MethodTable.from_columns(
     # switch = (corrected, reference)
     pixel_centre_offset=(0.5, 0.0),
     zero_means_default=(False, True),
+    degenerate_shapes_allowed=(False, True),
 )
+
+FAR_CANVAS_WIDTHS = 10.0
+"""A position or size beyond this many canvas widths cannot be a drawing of the galaxy shown:
+such a drawing is refused whatever the method (it could only overflow the arithmetic)."""
+SLIDER_LIMIT = 100.0
+"""No Galaxy Builder slider goes beyond a few units (spec §2.2); a value beyond this is refused."""
 
 # Browser-renderer constants (spec §3.3, §3.5, Appendix A).
 SIZE_FACTOR = 3.0  # the drawn outline sits at 3 Re
@@ -137,6 +150,7 @@ class CanvasTransform(NamedTuple):
     b1: float
     matrix_t: np.ndarray  # Mᵀ, (2, 2), for (N, 2) @ Mᵀ
     shift: np.ndarray  # b, (2,)
+    far: float  # canvas px: |coordinate| or size beyond this is refused (FAR_CANVAS_WIDTHS)
 
 
 def _cos_sin(angle: float) -> tuple[float, float]:
@@ -168,7 +182,8 @@ def canvas_transform(frame: CanvasFrame, method: Method) -> CanvasTransform:
     shift = np.array([b0, b1])
     matrix_t.flags.writeable = False
     shift.flags.writeable = False
-    return CanvasTransform(s, r, m00, m01, m10, m11, b0, b1, matrix_t, shift)
+    far = FAR_CANVAS_WIDTHS * frame.image_width / s
+    return CanvasTransform(s, r, m00, m01, m10, m11, b0, b1, matrix_t, shift, far)
 
 
 def to_image(t: CanvasTransform, x: float, y: float) -> tuple[float, float]:

@@ -112,3 +112,27 @@ def test_aggregate_model_round_trips_through_json_dict() -> None:
     again = GalaxyModel.from_dict(data)
     assert again.disk is not None and math.isinf(again.disk.errors["n"])
     assert again.arms[0].fit == result.model.arms[0].fit
+
+
+def test_an_absurd_stored_model_leaves_the_aggregate_as_it_was() -> None:
+    import json
+    import warnings
+    from dataclasses import replace
+
+    from gzbcat.model import SpiralArm
+
+    truth = two_arm_galaxy()
+    volunteers = simulate_volunteers(truth, np.random.default_rng(0))
+    baseline = aggregate(volunteers, truth.image_shape)
+    drawn = next(m for m in volunteers if m.disk is not None and m.arms)
+    absurd = GalaxyModel(  # an absurd disk and arm, as stored before parsing refused them
+        disk=replace(drawn.disk, mux=1e308, muy=1e308, re=1e308),
+        arms=(SpiralArm(np.full((5, 2), 1e308), 1.0, 1.0, 1.0),),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        result = aggregate([*volunteers, *[absurd] * 7], truth.image_shape)
+    assert json.dumps(result.model.to_dict(), sort_keys=True) == json.dumps(
+        baseline.model.to_dict(), sort_keys=True
+    )
+    assert result.members == baseline.members

@@ -783,3 +783,63 @@ def test_inverse_refuses_what_a_drawing_cannot_say() -> None:
     )
     with pytest.raises(ValueError, match="falloff"):
         model_to_annotation(GalaxyModel(arms=arms), frame)
+
+
+# ----------------------------------------------------------------- drawings that cannot be
+
+
+def _drawing(annotation: list[dict[str, Any]], task: str) -> dict[str, Any]:
+    return _task(annotation, task)[0]["value"][0]
+
+
+@pytest.mark.parametrize("method", ["corrected", "reference"])
+@pytest.mark.parametrize(
+    ("task", "key", "value", "reason"),
+    [
+        ("disk", "x", 1e308, "far outside the canvas"),
+        ("disk", "rx", 1e308, "far outside the canvas"),
+        ("bulge", "y", -2001.0, "far outside the canvas"),
+        ("bar", "width", 5e4, "far outside the canvas"),
+        ("disk", "ry", float("inf"), "not a finite number"),
+        ("disk", "x", float("nan"), "not a finite number"),
+    ],
+)
+def test_absurd_drawings_are_refused_by_both_methods(
+    method: str, task: str, key: str, value: float, reason: str
+) -> None:
+    annotation = fixture_annotation()
+    _drawing(annotation, task)[key] = value
+    with pytest.raises(AnnotationError, match=reason) as raised:
+        _parse(json.dumps(annotation), method)
+    assert f"{task} drawing: field {key!r}" in str(raised.value)
+
+
+def test_a_far_arm_point_or_an_absurd_slider_is_refused() -> None:
+    annotation = fixture_annotation()
+    _drawing(annotation, "spiral")["points"][3] = {"x": 10.0, "y": 1e308}
+    with pytest.raises(AnnotationError, match="spiral arm 0: point 3: field 'y' = 1e"):
+        _parse(annotation, "corrected")
+    with pytest.raises(AnnotationError, match="beyond any slider's range"):
+        _parse(_with_slider("disk", 1, 1e308), "reference")
+
+
+@pytest.mark.parametrize(
+    ("task", "key", "value", "kind"),
+    [
+        ("disk", "rx", -20.0, "negative"),
+        ("bulge", "ry", 0.0, "zero"),
+        ("bar", "height", 0, "zero"),
+        ("bar", "width", -90, "negative"),
+    ],
+)
+def test_degenerate_shapes_are_refused_when_corrected_and_read_as_published_in_reference(
+    task: str, key: str, value: float, kind: str
+) -> None:
+    annotation = fixture_annotation()
+    _drawing(annotation, task)[key] = value
+    with pytest.raises(AnnotationError, match=f"field {key!r} = -?0?[0-9.]* is a {kind} size"):
+        _parse(annotation, "corrected")
+    model = _parse(annotation, "reference")
+    component = getattr(model, task)
+    assert component is not None
+    assert all(math.isfinite(v) for v in _params(component).values())
