@@ -43,21 +43,71 @@ def ingest_subjects_command(
             "(default: the export's folder).",
         ),
     ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download",
+            help="First fetch each frame-0 file that `locations` names by URL into --files "
+            "(created if missing); files already there with the server's size are skipped.",
+        ),
+    ] = False,
+    download_workers: Annotated[
+        int,
+        typer.Option("--download-workers", min=1, max=32, help="Parallel downloads."),
+    ] = 4,
 ) -> None:
     """Ingest a subject export and each subject's frame-0 difference file."""
     from gzbcat.stages.ingest import ingest_subjects
-    from gzbcat.zooniverse.exports import ExportError
+    from gzbcat.zooniverse.exports import SUBJECT_REQUIRED_COLUMNS, ExportError, check_columns
 
+    if download:
+        if files is None:
+            raise fail("--download needs --files: the folder to download the subject files into")
+        try:
+            check_columns(export, SUBJECT_REQUIRED_COLUMNS)
+        except ExportError as error:
+            raise fail(str(error)) from None
+        try:
+            files.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise fail(f"--files {files}: cannot create it: {error.strerror or error}") from None
     if files is not None and not files.is_dir():
         raise fail(f"--files {files}: no such folder")
     engine = open_engine(ctx)
+    unavailable = None
     try:
+        if download and files is not None:
+            unavailable = _download_subject_files(export, files, download_workers)
         with progress("subjects", _rows(export)) as advance:
-            summary = ingest_subjects(engine, export, files, progress=advance)
+            summary = ingest_subjects(
+                engine, export, files, progress=advance, unavailable=unavailable
+            )
     except ExportError as error:
         raise fail(str(error)) from None
     print_summary(f"Ingested subjects from {export}", summary)
-    exit_for_failures(summary.n_failed)
+    exit_for_failures(summary.n_failed or len(unavailable or {}))
+
+
+def _download_subject_files(export: Path, files: Path, workers: int) -> dict[str, str]:
+    """Fetch the export's frame-0 files into ``files``; print what happened; return the URLs
+    that failed, with the reason (ingest records each as a problem of its subjects)."""
+    from gzbcat.zooniverse.download import download_files, plan_downloads
+
+    plan = plan_downloads(export, files)
+    with progress("downloads", total=len(plan.downloads)) as advance:
+        report = download_files(
+            plan.downloads, workers=workers, progress=advance, refused=plan.refused
+        )
+    typer.secho(f"Downloaded subject files into {files}", bold=True)
+    typer.echo(f"  downloaded: {report.downloaded} ({report.bytes_downloaded / 1e6:.1f} MB)")
+    typer.echo(f"  already present: {report.already_present}")
+    if report.failures:
+        typer.secho(
+            f"  failed: {report.n_failed} file(s) of {report.n_failed_subjects} subject(s) "
+            "(named under problems below)",
+            fg="yellow",
+        )
+    return report.unavailable()
 
 
 @ingest_app.command("fitting-metadata")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,15 @@ def ingest_subjects(
     files_dir: Path | None = None,
     *,
     progress: Progress | None = None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> IngestSummary:
     """Ingest a subject export and the frame-0 difference file of each subject.
 
     An image that came from fitting metadata (``sigma_source = 'given'``) is never replaced by
     a difference file; an unchanged difference file (same SHA-256) is not read again.
+    ``unavailable`` maps frame-0 locations (URLs) whose download failed to the reason: each
+    subject that needs one is recorded as one problem with that reason and its file is not
+    read, so a failed download counts once, with its real cause.
     """
     export = Path(export)
     files_dir = Path(files_dir) if files_dir is not None else export.parent
@@ -54,7 +59,9 @@ def ingest_subjects(
     forget_problems(engine, summary.source, export)
     for batch in batched(read_subject_export(export), SUBJECT_BATCH):
         with session_scope(engine, write=True) as session:
-            _ingest_subject_batch(session, batch, export, files_dir, summary, run_id)
+            _ingest_subject_batch(
+                session, batch, export, files_dir, summary, run_id, unavailable or {}
+            )
         if progress:
             progress(len(batch))
     finish_run(engine, run_id)
@@ -98,6 +105,7 @@ def _ingest_subject_batch(
     files_dir: Path,
     summary: IngestSummary,
     run_id: int,
+    unavailable: Mapping[str, str],
 ) -> None:
     rows = [r for r in batch if isinstance(r, SubjectRow)]
     for problem in (r for r in batch if isinstance(r, RowProblem)):
@@ -143,6 +151,17 @@ def _ingest_subject_batch(
                 summary,
                 export,
                 f"subject {row.subject_id}: locations name no frame-0 difference file",
+                row_number=row.row_number,
+                subject_id=row.subject_id,
+            )
+            continue
+        location = row.locations["0"]
+        if location in unavailable:
+            record_problem(
+                session,
+                summary,
+                export,
+                f"subject {row.subject_id}: download of {location} failed: {unavailable[location]}",
                 row_number=row.row_number,
                 subject_id=row.subject_id,
             )
