@@ -109,8 +109,12 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         yield lambda n: bar.advance(task, n)
 
 
-def print_summary(title: str, summary: Any) -> None:
-    """An ingest summary: its non-empty counts, then its problems (the first few in full)."""
+def print_summary(title: str, summary: Any, notes: dict[str, str] | None = None) -> None:
+    """An ingest summary: its non-empty counts, then its problems (the first few in full).
+
+    ``notes`` explains counts, keyed by the summary's field (``{"parse_errors": "…"}``): each
+    is printed in parentheses after its count.
+    """
     typer.secho(title, bold=True)
     values = summary.as_dict()
     problems = values.pop("problems")
@@ -118,7 +122,8 @@ def print_summary(title: str, summary: Any) -> None:
     values.pop("source", None)
     for key, value in values.items():
         if value:
-            typer.echo(f"  {key.replace('_', ' ')}: {value}")
+            note = f" ({notes[key]})" if notes and key in notes else ""
+            typer.echo(f"  {key.replace('_', ' ')}: {value}{note}")
     if n_problems:
         typer.secho(f"  problems: {n_problems} (recorded in ingest_errors)", fg="yellow")
         for message in problems:
