@@ -296,8 +296,12 @@ def count_lines(path: Any) -> int | None:
         return None
 
 
-def print_summary(title: str, summary: Any) -> None:
-    """An ingest summary: its non-empty counts, then its problems (the first few in full)."""
+def print_summary(title: str, summary: Any, notes: dict[str, str] | None = None) -> None:
+    """An ingest summary: its non-empty counts, then its problems (the first few in full).
+
+    ``notes`` explains counts, keyed by the summary's field (``{"parse_errors": "…"}``): each
+    is printed in parentheses after its count.
+    """
     typer.secho(title, bold=True)
     values = summary.as_dict()
     problems = values.pop("problems")
@@ -306,7 +310,8 @@ def print_summary(title: str, summary: Any) -> None:
     values.pop("workflows_passed_over", None)
     for key, value in values.items():
         if value:
-            typer.echo(f"  {key.replace('_', ' ')}: {value}")
+            note = f" ({notes[key]})" if notes and key in notes else ""
+            typer.echo(f"  {key.replace('_', ' ')}: {value}{note}")
     if n_problems:
         typer.secho(f"  problems: {n_problems} (recorded in ingest_errors)", fg="yellow")
         for message in problems:
