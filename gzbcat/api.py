@@ -478,7 +478,7 @@ class Catalogue:
                 f"(parse status {row.parse_status}{reason})"
             )
         unit = session.get(schema.StageUnit, (_STAGES[source], subject_id))
-        if unit is not None and unit.state == "failed":
+        if unit is not None and unit.state == schema.UnitState.FAILED:
             return (
                 f"the {_STAGES[source]} unit of subject {subject_id} failed ({unit.error}); "
                 f"gzbcat status lists failures, {source.command} --retry-failed retries"
