@@ -148,40 +148,15 @@ def open_engine(ctx: typer.Context, *, check: bool = True) -> Any:
     A URL that cannot name a database, or a database that cannot be reached, is a usage error
     with a one-line reason, not a traceback. ``check`` (every command but ``init``) refuses a
     database whose schema is missing or stale, saying how to fix it, and never creates a
-    SQLite file that is not there.
+    SQLite file that is not there (:func:`~gzbcat.db.engine.open_database`).
     """
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    from gzbcat.db.engine import SchemaError, check_schema, make_engine
+    from gzbcat.db.engine import DatabaseOpenError, open_database
 
     try:
-        url = make_url(ctx.obj.db_url)
-    except ArgumentError as error:
-        raise fail(f"--db {ctx.obj.db_url!r} is not a database URL ({error})") from None
-    shown = url.render_as_string(hide_password=True)
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if check and file and file != ":memory:" and not Path(file).expanduser().exists():
-        raise fail(f"no database at {file} (gzbcat init creates one: gzbcat --db {shown} init)")
-    try:
-        engine = make_engine(ctx.obj.db_url)
-        ctx.call_on_close(engine.dispose)
-        with engine.connect():
-            pass
-    except ArgumentError as error:
-        raise fail(f"--db {shown}: {error}") from None
-    except ImportError as error:
-        raise fail(f"--db {shown}: its database driver is not installed ({error})") from None
-    except (OSError, DBAPIError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise fail(f"cannot open the database {shown}: {reason}") from None
-    if check:
-        try:
-            check_schema(engine)
-        except SchemaError as error:
-            raise fail(str(error)) from None
+        engine = open_database(ctx.obj.db_url, check=check)
+    except DatabaseOpenError as error:
+        raise fail(str(error)) from None
+    ctx.call_on_close(engine.dispose)
     return engine
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
+    "DatabaseOpenError",
     "SchemaError",
     "check_schema",
     "current_revision",
@@ -23,6 +24,7 @@ __all__ = [
     "head_revision",
     "make_engine",
     "migrations_dir",
+    "open_database",
     "session_scope",
     "upgrade",
 ]
@@ -33,6 +35,10 @@ _WRITE_OPTION = "gzbcat_write_transaction"
 
 class SchemaError(RuntimeError):
     """The database schema is missing or older than this version of gzbcat."""
+
+
+class DatabaseOpenError(RuntimeError):
+    """A database cannot be used: the message names the URL or file and what to do."""
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
@@ -50,6 +56,55 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+def open_database(url: str, *, check: bool = True) -> Engine:
+    """An engine for an existing gzbcat database, tried once so that problems surface here.
+
+    A URL that names no database, a missing driver, an unreachable server or a PostgreSQL
+    database that does not exist raise :class:`DatabaseOpenError` with a one-line reason, not
+    a driver traceback. ``check`` (everything but ``gzbcat init``) also refuses a database
+    whose schema is missing or stale, saying how to fix it, and never creates a SQLite file
+    that is not there.
+    """
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseOpenError(f"{url!r} is not a database URL ({error})") from None
+    shown = parsed.render_as_string(hide_password=True)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if check and file and file != ":memory:" and not Path(file).expanduser().exists():
+        raise DatabaseOpenError(
+            f"no database at {file} (gzbcat init creates one: gzbcat --db {shown} init)"
+        )
+    engine: Engine | None = None
+    try:
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        if check:
+            check_schema(engine)
+    except (ArgumentError, ImportError, OSError, DBAPIError, SchemaError) as error:
+        if engine is not None:
+            engine.dispose()
+        raise DatabaseOpenError(_open_failure(shown, error)) from None
+    return engine
+
+
+def _open_failure(shown: str, error: Exception) -> str:
+    """The one line :func:`open_database` says about ``error`` (``shown``: the URL, no password)."""
+    from sqlalchemy.exc import ArgumentError
+
+    if isinstance(error, SchemaError):
+        return str(error)
+    if isinstance(error, ArgumentError):
+        return f"{shown}: {error}"
+    if isinstance(error, ImportError):
+        return f"{shown}: its database driver is not installed ({error})"
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return f"cannot open the database {shown}: {reason}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
