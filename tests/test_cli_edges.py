@@ -59,6 +59,7 @@ def test_flags_show_as_flags_in_help() -> None:
         assert result.exit_code == 0, result.output
         assert "<bool>" not in result.output, command
     assert "--db" in runner.invoke(app, ["aggregate", "--help"]).output
+    assert "--db" not in runner.invoke(app, ["simulate", "--help"]).output  # never opens one
 
 
 def test_an_unexpected_error_is_one_line_unless_debugging(

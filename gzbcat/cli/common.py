@@ -23,6 +23,7 @@ __all__ = [
     "Command",
     "Group",
     "MethodOption",
+    "OfflineCommand",
     "Progress",
     "count_lines",
     "exit_for_failures",
@@ -96,10 +97,18 @@ class Command(TyperCommand):
     """A gzbcat command: takes ``--db`` after its name too, shows flags as flags, exits 130
     when interrupted, and turns an unexpected error into one line (``--debug``: traceback)."""
 
+    uses_database = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not any("--db" in param.opts for param in self.params):
+        if self.uses_database and not any("--db" in param.opts for param in self.params):
             self.params.append(_db_after_command())
+
+
+class OfflineCommand(Command):
+    """A command that never opens the database (``simulate``): no ``--db`` of its own."""
+
+    uses_database = False
 
     def invoke(self, ctx: Any) -> Any:
         try:

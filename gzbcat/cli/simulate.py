@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gzbcat.cli.common import fail
+from gzbcat.cli.common import OfflineCommand, fail
 
 __all__ = ["register", "simulate_command"]
 
@@ -96,4 +96,4 @@ def simulate_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``simulate`` command to ``app`` (the main CLI calls this)."""
-    app.command("simulate")(simulate_command)
+    app.command("simulate", cls=OfflineCommand)(simulate_command)
