@@ -104,12 +104,6 @@ class Command(TyperCommand):
         if self.uses_database and not any("--db" in param.opts for param in self.params):
             self.params.append(_db_after_command())
 
-
-class OfflineCommand(Command):
-    """A command that never opens the database (``simulate``): no ``--db`` of its own."""
-
-    uses_database = False
-
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -130,6 +124,12 @@ class OfflineCommand(Command):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_as_flags(super().get_params(ctx))
+
+
+class OfflineCommand(Command):
+    """A command that never opens the database (``simulate``): no ``--db`` of its own."""
+
+    uses_database = False
 
 
 class Group(TyperGroup):
