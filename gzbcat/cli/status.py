@@ -18,13 +18,15 @@ def init_command(ctx: typer.Context) -> None:
 
     engine = open_engine(ctx, check=False)
     before = current_revision(engine)
-    upgrade(engine)
+    notes = upgrade(engine)
     head = head_revision()
     url = engine.url.render_as_string()
     if before == head:
         typer.echo(f"{url}: schema already at revision {head}")
     else:
         typer.echo(f"{url}: schema upgraded from {before or 'nothing'} to revision {head}")
+    for note in notes:
+        typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
 
 
 def format_status(counts: dict[str, Any]) -> str:

@@ -161,14 +161,27 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` (Alembic, in-process)."""
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Create or upgrade the schema to ``revision`` (Alembic, in-process).
+
+    On PostgreSQL it also sets up the read-only role of ``gzbcat query`` and grants it this
+    catalogue (:func:`gzbcat.db.sandbox.ensure_reader_role`), each time, so that databases
+    created before the role existed, and tables added by later revisions, get it. Returns
+    notes for the user: what could not be set up and why (empty when all is well).
+    """
     from alembic import command
 
+    from gzbcat.db.sandbox import ensure_reader_role
+
     config = _alembic_config(engine)
+    notes: list[str] = []
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        note = ensure_reader_role(connection)
+        if note:
+            notes.append(note)
+    return notes
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
