@@ -234,23 +234,26 @@ class Catalogue:
 
     to_pandas = dataframe
 
-    def query(self, sql: str, /, **params: Any) -> pd.DataFrame:
+    def query(self, sql: str, /, *, timeout_seconds: float = 60.0, **params: Any) -> pd.DataFrame:
         """Run one read-only SQL statement (or a ``.sql`` file) and return its rows.
 
         The statement runs exactly as ``gzbcat query`` runs it, in the same read-only
-        sandbox; ``:name`` placeholders take their values from ``params``. Integer columns
+        sandbox, cancelled after ``timeout_seconds`` (0: no limit); ``:name`` placeholders
+        take their values from ``params``. Integer columns
         with NULLs become pandas' nullable integers, so 64-bit ids stay exact; NUMERIC values
         become floats.
 
         Raises
         ------
         CatalogueError
-            Several statements, a write attempt, a missing parameter or an SQL error (the
-            backend's message); nothing is ever changed. The original error is its
+            Several statements, a write attempt, a missing parameter, a timeout or an SQL
+            error (the backend's message); nothing is ever changed. The original error is its
             ``__cause__``.
         """
         try:
-            result = run_query(self.engine, load_statement(sql), params)
+            result = run_query(
+                self.engine, load_statement(sql), params, timeout_seconds=timeout_seconds
+            )
         except QueryError as error:
             raise CatalogueError(str(error)) from error
         return _frame(result.columns, result.rows)

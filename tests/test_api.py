@@ -163,6 +163,13 @@ def test_a_query_returns_a_dataframe_and_is_read_only(cat: gzbcat.Catalogue, bui
     with pytest.raises(gzbcat.CatalogueError, match="one statement"):
         cat.query("SELECT 1; DELETE FROM runs")
     assert int(cat.query("SELECT COUNT(*) AS n FROM runs").n[0]) == runs
+    slow = {
+        "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT COUNT(*) FROM c",
+        "postgresql": "SELECT pg_sleep(5)::text",
+    }[cat.engine.dialect.name]
+    with pytest.raises(gzbcat.CatalogueError, match=r"cancelled after 0\.5 s"):
+        cat.query(slow, timeout_seconds=0.5)
 
 
 def test_every_kind_of_model_is_what_the_stages_stored(cat: gzbcat.Catalogue, built: Built) -> None:
