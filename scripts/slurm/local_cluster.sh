@@ -35,9 +35,9 @@ install_packages() {
     log "installing ${PACKAGES[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # A fresh machine may have no package lists yet: update them only when the install fails.
-    if ! apt-get install -y -q "${PACKAGES[@]}" >/dev/null; then
+    if ! apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null; then
         apt-get update -q >/dev/null
-        apt-get install -y -q "${PACKAGES[@]}" >/dev/null
+        apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
     fi
 }
 

@@ -213,7 +213,22 @@ def test_pipeline_survives_faults(slurm: str, database: str, tmp_path: Path) -> 
         ["bash", "-c", '$GZBCAT_COMMAND --db "$GZBCAT_DATABASE_URL" status'],
         env=gzbcat_environment(database),
     )
-    assert "interrupted" in status.lower(), status
-    named = status[status.lower().index("interrupted") :]
+    named = _interrupted_lines(status)
+    assert named, f"gzbcat status shows no interrupted runs:\n{status}"
     missing = [r for r in interrupted if not re.search(rf"\b{r}\b", named)]
     assert not missing, f"runs {missing} are not named as interrupted:\n{status}"
+
+
+def _interrupted_lines(status: str) -> str:
+    """The lines of ``gzbcat status`` that say "interrupted", each with the indented lines
+    under it."""
+    named: list[str] = []
+    inside = False
+    for line in status.splitlines():
+        if "interrupted" in line.lower():
+            inside = True
+        elif not line.startswith((" ", "\t")):
+            inside = False
+        if inside:
+            named.append(line)
+    return "\n".join(named)
