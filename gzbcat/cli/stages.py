@@ -33,6 +33,15 @@ ForceOption = Annotated[
 RetryOption = Annotated[
     bool, typer.Option("--retry-failed", help="Retry units that failed with the same inputs.")
 ]
+MaxAttemptsOption = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        min=1,
+        help="Attempts at a unit whose worker process dies (killed, out of memory, crashed) "
+        "before it is failed.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -44,15 +53,22 @@ class _Queue:
     limit: int | None
     force: bool
     retry_failed: bool
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.workers > 1:  # the fork server imports the science while this process does
+            from gzbcat.stages.workers import start_worker_server
+
+            start_worker_server()
 
 
 def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue) -> int:
     """Run one stage and print its line; return how many units failed."""
-    from gzbcat.stages.registry import STAGES
-    from gzbcat.stages.runner import run_stage
-
     if queue.workers < 1:
         raise fail("--workers must be at least 1")
+    from gzbcat.stages.registry import STAGES
+    from gzbcat.stages.runner import DatabaseUnavailableError, run_stage
+
     engine = open_engine(ctx)
     try:
         with progress(name) as advance:
@@ -65,11 +81,14 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
                 limit=queue.limit,
                 force=queue.force,
                 retry_failed=queue.retry_failed,
+                max_attempts=queue.max_attempts,
                 progress=advance,
             )
     except KeyboardInterrupt:
         typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
         raise typer.Exit(130) from None
+    except DatabaseUnavailableError as error:
+        raise fail(f"{name}: {error}; run the command again to finish", code=1) from None
     times = sorted(summary.compute_seconds)
     median = f", median compute {times[len(times) // 2]:.3f} s" if times else ""
     typer.echo(
@@ -107,10 +126,11 @@ def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None
         limit: LimitOption = None,
         force: ForceOption = False,
         retry_failed: RetryOption = False,
+        max_attempts: MaxAttemptsOption = 3,
     ) -> None:
+        queue = _Queue(workers, subjects, limit, force, retry_failed, max_attempts)
         from gzbcat.stages.registry import STAGES
 
-        queue = _Queue(workers, subjects, limit, force, retry_failed)
         _run_stages(ctx, list(STAGES) if names is None else names, method, queue)
 
     command.__doc__ = summary
@@ -136,8 +156,10 @@ def tune_command(
     limit: LimitOption = None,
     force: ForceOption = False,
     retry_failed: RetryOption = False,
+    max_attempts: MaxAttemptsOption = 3,
 ) -> None:
     """Fit aggregate and/or best-individual models to their images (resumable)."""
+    queue = _Queue(workers, subjects, limit, force, retry_failed, max_attempts)
     from gzbcat.stages.registry import tune_params
     from gzbcat.stages.tune import SOURCES
 
@@ -145,7 +167,6 @@ def tune_command(
     chosen = list(SOURCES) if source == "both" else [source.replace("-", "_")]
     if any(s not in SOURCES for s in chosen):
         raise fail(f"--source must be aggregate, best-individual or both, not {source!r}")
-    queue = _Queue(workers, subjects, limit, force, retry_failed)
     failed = 0
     for name in chosen:
         params = tune_params(name, method, max_iterations=max_iterations, starts=starts)
