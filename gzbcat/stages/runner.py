@@ -747,22 +747,35 @@ class _StageRun:
         error: str | None = None,
         seconds: float | None = None,
     ) -> None:
-        """Store a unit's outputs or failure and count it."""
+        """Store a unit's outputs or failure and count it. Outputs that ``store`` cannot
+        write (it raises) fail the unit like a compute that raised."""
         if isinstance(outputs, _Failed):
             error, outputs, seconds = outputs.text, None, None
-        stored = self.retrying(
-            f"storing subject {subject_id}",
-            lambda: _finish(
-                self.engine,
-                self.stage,
-                self.worker,
-                subject_id,
-                outputs=outputs,
-                error=error,
-                seconds=seconds,
-                context=self.context,
-            ),
-        )
+
+        def finish(outputs: Any, error: str | None, seconds: float | None) -> bool:
+            return self.retrying(
+                f"storing subject {subject_id}",
+                lambda: _finish(
+                    self.engine,
+                    self.stage,
+                    self.worker,
+                    subject_id,
+                    outputs=outputs,
+                    error=error,
+                    seconds=seconds,
+                    context=self.context,
+                ),
+            )
+
+        try:
+            stored = finish(outputs, error, seconds)
+        except DatabaseUnavailableError:
+            raise
+        except Exception as store_error:
+            if error is not None:
+                raise
+            error = f"storing the outputs failed: {_error_text(store_error)}"
+            stored = finish(None, error, None)
         self.keeper.drop(subject_id)
         if not stored:
             self.summary.lost += 1
@@ -785,7 +798,7 @@ class _StageRun:
     # -- computing ------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.keeper.start()
+        self.retrying("writing the run's heartbeat", self.keeper.start)
         try:
             if self.workers > 1:
                 self.run_in_pool()
@@ -852,8 +865,10 @@ class _StageRun:
                 if not in_flight:
                     if not claimed and not alone:
                         break
-                    if alone:
-                        pool, processes = self._rebuilt(pool, processes, in_flight, alone)
+                    if alone:  # nothing could be submitted: the pool broke meanwhile
+                        pool, processes = self._rebuilt(
+                            pool, processes, in_flight, alone, broken=True
+                        )
                     continue
                 done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
@@ -885,6 +900,8 @@ class _StageRun:
         processes: dict[int, Any],
         in_flight: dict[Future[Any], _Unit],
         alone: collections.deque[_Unit],
+        *,
+        broken: bool = False,
     ) -> tuple[ProcessPoolExecutor, dict[int, Any]]:
         """After a worker died: finish what finished, find out who died, and a new pool."""
         wait(in_flight)  # once one future has the broken pool, the rest follow at once
@@ -895,8 +912,7 @@ class _StageRun:
             else:
                 self._collect(future, unit)
         in_flight.clear()
-        broken = bool(victims) or getattr(pool, "_broken", False)
-        if not broken:
+        if not (broken or victims):
             return pool, processes
         cause = _death_cause(processes)
         pool.shutdown(wait=True)

@@ -35,6 +35,8 @@ class DummyParams:
     """Their compute kills its own process (SIGKILL), as a crash or the OOM killer would."""
     dies_once: bool = False
     """Dying subjects die on their first attempt only (a flag file beside the marker)."""
+    unstorable_subjects: tuple[int, ...] = ()
+    """Their outputs compute, but ``store`` raises."""
 
 
 class TwoPartError(Exception):
@@ -78,6 +80,10 @@ def compute(subject_id: int, params: DummyParams) -> float:
 
 
 def store(session: Session, subject_id: int, outputs: float, context: StoreContext) -> None:
+    if subject_id in context.params.unstorable_subjects:
+        session.add(schema.Model(subject_id=subject_id, kind="aggregate"))
+        session.flush()  # written, then rolled back with the rest of the unit
+        raise ValueError(f"outputs of subject {subject_id} do not fit the table")
     session.execute(
         delete(schema.Model).where(
             schema.Model.subject_id == subject_id, schema.Model.kind == "aggregate"

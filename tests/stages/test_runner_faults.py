@@ -143,6 +143,19 @@ def test_a_unit_that_kills_the_runner_itself_is_failed_after_max_attempts(
     assert status(engine)["n_interrupted_runs"] == 1  # the finished run is not listed
 
 
+def test_outputs_that_cannot_be_stored_fail_only_their_unit(engine: Engine, tmp_path: Path):
+    ids = add_subjects(engine, 3)
+    params = DummyParams(marker=str(tmp_path / "marker"), unstorable_subjects=(ids[1],))
+    summary = run_stage(engine, STAGE, params)
+    assert (summary.done, summary.failed) == (2, 1)
+    assert summary.failures[0][0] == ids[1]
+    assert summary.failures[0][1].startswith(
+        "storing the outputs failed: ValueError: outputs of subject 2 do not fit the table"
+    )
+    assert states(engine) == {"done": 2, "failed": 1}
+    assert outputs_per_subject(engine) == Counter([ids[0], ids[2]])  # nothing half-written
+
+
 # --- leases shorter than a unit --------------------------------------------------------------
 
 
