@@ -6,6 +6,7 @@ parameters from :mod:`gzbcat.stages.registry`, and prints one line per stage.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -56,7 +57,9 @@ class _Queue:
     max_attempts: int = 3
 
     def __post_init__(self) -> None:
-        if self.workers > 1:  # the fork server imports the science while this process does
+        if self.workers > 1 and sys.stderr.isatty():
+            # The progress bar draws from a thread, so workers will come from the fork
+            # server (gzbcat.stages.workers): it imports the stages while this process does.
             from gzbcat.stages.workers import start_worker_server
 
             start_worker_server()

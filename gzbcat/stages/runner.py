@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -75,7 +75,7 @@ from gzbcat.stages.runs import (
     process_is_gone,
     start_run,
 )
-from gzbcat.stages.workers import worker_pool
+from gzbcat.stages.workers import can_fork_workers, start_worker_server, worker_pool
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -292,6 +292,7 @@ def sync_units(
             key=["stage", "subject_id"],
         )
         again: list[dict[str, Any]] = []
+        n_due = 0
         for subject_id, row in existing.items():
             input_hash = inputs.get(subject_id)
             if input_hash is None:
@@ -303,7 +304,10 @@ def sync_units(
                 or (row.state == State.FAILED and (changed or force or retry_failed))
                 or (row.state == State.RUNNING and _local_worker_is_dead(row.worker))
             )
-            if due:
+            n_due += due
+            # A pending unit as it should be is left alone: rewriting it would lock it from
+            # the claims of other workers until this transaction ends.
+            if due and (row.state != State.PENDING or changed):
                 again.append(
                     {
                         "b_subject_id": subject_id,
@@ -350,7 +354,7 @@ def sync_units(
                     units.state == State.PENDING,
                 )
             )
-        return len(again) + sum(1 for sid in inputs if sid not in existing)
+        return n_due + sum(1 for sid in inputs if sid not in existing)
 
 
 def _count_unit(session: Session, run_id: int, *, failed: bool) -> None:
@@ -375,6 +379,8 @@ class _Claim:
     """(subject_id, attempts including this one) of each unit claimed to compute."""
     abandoned: list[tuple[int, int]]
     """(subject_id, attempts) of units lost too often, marked failed instead."""
+    locked: int = 0
+    """Due units another transaction held locked when none could be claimed (PostgreSQL)."""
 
 
 def _claim(
@@ -395,23 +401,27 @@ def _claim(
     """
     units = schema.StageUnit
     now = _now()
+    due = [
+        units.stage == stage,
+        or_(
+            units.state == State.PENDING,
+            and_(units.state == State.RUNNING, units.lease_expires_at < now),
+        ),
+    ]
+    if subjects is not None:
+        due.append(units.subject_id.in_(list(subjects)))
     with session_scope(engine, write=True) as session:
         query = (
             select(units.subject_id, units.attempts)
-            .where(
-                units.stage == stage,
-                or_(
-                    units.state == State.PENDING,
-                    and_(units.state == State.RUNNING, units.lease_expires_at < now),
-                ),
-            )
+            .where(*due)
             .order_by(units.subject_id)
             .limit(count)
             .with_for_update(skip_locked=True)
         )
-        if subjects is not None:
-            query = query.where(units.subject_id.in_(list(subjects)))
         rows = [(int(sid), int(attempts or 0)) for sid, attempts in session.execute(query)]
+        if not rows:  # none free: are some due but locked (being claimed, or synced)?
+            locked = session.scalar(select(func.count()).select_from(units).where(*due))
+            return _Claim([], [], int(locked or 0))
         claimed = [(sid, attempts + 1) for sid, attempts in rows if attempts < max_attempts]
         abandoned = [(sid, attempts) for sid, attempts in rows if attempts >= max_attempts]
         if claimed:
@@ -584,6 +594,15 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}{where}"
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now. shutdown() forgets the worker processes, so take them first;
+    terminating them stops computes that would otherwise run on after the runner gave up."""
+    running = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in running:
+        process.terminate()
+
+
 def _death_cause(processes: dict[int, Any]) -> str:
     """How a pool's worker died, from the exit codes of its processes: the pool terminates
     the survivors (SIGTERM) once one has died, so another code names the death."""
@@ -689,6 +708,7 @@ class _StageRun:
         self.context = StoreContext(run_id=run_id, params=params)
         self.summary = RunSummary(stage=stage.name, run_id=run_id)
         self.keeper = _LeaseKeeper(engine, stage.name, self.worker, run_id, lease_seconds)
+        self.modules = [stage.compute.__module__]
 
     def retrying(self, what: str, action: Callable[[], T]) -> T:
         return _retrying(what, self.reconnect_seconds, action)
@@ -699,6 +719,7 @@ class _StageRun:
         """Claim and load up to ``room`` units (fewer where ``limit`` says so)."""
         if self.limit is not None:
             room = min(room, self.limit - self.summary.claimed)
+        waits = 0
         while room > 0:
             claim = self.retrying(
                 "claiming units",
@@ -715,6 +736,10 @@ class _StageRun:
             )
             for subject_id, attempts in claim.abandoned:
                 self.count(subject_id, _abandoned_error(attempts))
+            if claim.locked and waits < 20:  # another worker's transaction ends in a moment
+                waits += 1
+                time.sleep(0.05 * waits)
+                continue
             if claim.claimed or not claim.abandoned:
                 break
         else:
@@ -798,13 +823,17 @@ class _StageRun:
     # -- computing ------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.retrying("writing the run's heartbeat", self.keeper.start)
+        # The pool first: its workers are forked from this process while it has no thread.
+        pool = worker_pool(self.workers, self.modules) if self.workers > 1 else None
         try:
-            if self.workers > 1:
-                self.run_in_pool()
+            self.retrying("writing the run's heartbeat", self.keeper.start)
+            if pool is not None:
+                self.run_in_pool(pool)
             else:
                 self.run_here()
         except BaseException:
+            if pool is not None:
+                _stop_pool(pool)
             # Ctrl-C or a failure of the runner itself: held units go back to the queue.
             try:
                 _retrying("handing units back", min(self.reconnect_seconds, 5.0), self._release)
@@ -827,16 +856,14 @@ class _StageRun:
                     outputs, seconds = _timed_compute(self.stage.compute, unit.inputs, self.params)
                 self.finished(unit.subject_id, outputs, seconds=seconds)
 
-    def run_in_pool(self) -> None:
+    def run_in_pool(self, pool: ProcessPoolExecutor) -> None:
         """Compute in a pool of ``workers`` processes, two units in flight per worker.
 
         When a worker dies, every unit in flight on the pool fails with it; the pool is
         rebuilt and those units computed again, one at a time, until each has either finished
         or died alone (then it is the one that kills its worker).
         """
-        modules = [self.stage.compute.__module__]
-        pool = worker_pool(self.workers, modules)
-        processes: dict[int, Any] = {}
+        processes: dict[int, Any] = dict(getattr(pool, "_processes", None) or {})
         in_flight: dict[Future[Any], _Unit] = {}
         alone: collections.deque[_Unit] = collections.deque()
 
@@ -877,12 +904,7 @@ class _StageRun:
                 for future in done:
                     self._collect(future, in_flight.pop(future))
         except BaseException:
-            # shutdown() forgets the worker processes, so take them first; terminating them
-            # stops computes that would otherwise run on after the runner has given up.
-            running = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in running:
-                process.terminate()
+            _stop_pool(pool)
             raise
         pool.shutdown(wait=True)
 
@@ -928,7 +950,8 @@ class _StageRun:
                 len(victims),
             )
             alone.extendleft(reversed(victims))
-        return worker_pool(self.workers, [self.stage.compute.__module__]), {}
+        pool = worker_pool(self.workers, self.modules)
+        return pool, dict(getattr(pool, "_processes", None) or {})
 
     def _died_alone(self, unit: _Unit, cause: str, alone: collections.deque[_Unit]) -> None:
         """``unit`` killed its worker: try again, or fail it after ``max_attempts``."""
@@ -996,6 +1019,8 @@ def run_stage(
         progress=progress,
         run_id=run_id,
     )
+    if workers > 1 and not can_fork_workers():
+        start_worker_server(run.modules)  # it imports while the queue is brought up to date
     try:
         run.summary.due = _retrying(
             "finding due units",

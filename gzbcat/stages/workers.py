@@ -1,17 +1,20 @@
-"""Worker processes for ``--workers N``: forked from a server that imported the science once.
+"""Worker processes for ``--workers N``, started without importing the science again.
 
 A spawned worker is a fresh interpreter that imports numpy, scipy and scikit-learn again
-before its first unit (about 2 s each; two workers on two cores cost more than the units of
-a small stage). Where the platform has it, workers come from multiprocessing's *fork
-server*: one clean process, started from this one without its threads or database
-connections, that imports :data:`WORKER_MODULES` once and then forks a worker per request in
-milliseconds. The fork server lives as long as this process, so ``gzbcat run`` pays for its
-imports once for all its stages, and :func:`start_worker_server` lets a command start it
-before importing the science itself, so that both imports overlap.
+before its first unit (about 2 s of CPU each; two workers on two cores cost more than all the
+units of a small stage). So workers are forked instead, ready in milliseconds:
 
-Every worker still runs :func:`gzbcat.process.configure_process` as it starts, and exits as
-soon as the process that started it is gone: a worker otherwise waits for work forever when
-its runner is killed (``kill -9``, the out-of-memory killer), and keeps the fork server alive.
+- from this process, which has imported the stages already, when it runs no other thread
+  (on Linux): a thread holding a lock at the moment of the fork would leave it held forever
+  in the child, so the runner creates its pool before it starts its own thread;
+- otherwise from multiprocessing's *fork server*: a clean process, started from this one
+  without its threads or connections, that imports :data:`WORKER_MODULES` once and forks a
+  worker per request. It lives as long as this process, so it is started once per command
+  (a progress bar's refresh thread, or a pool rebuilt after a worker died, needs it).
+
+Every worker runs :func:`gzbcat.process.configure_process` as it starts, and exits as soon as
+the process that started it is gone: a worker otherwise waits for work forever when its
+runner is killed (``kill -9``, the out-of-memory killer), and keeps the fork server alive.
 """
 
 from __future__ import annotations
@@ -19,23 +22,24 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["WORKER_MODULES", "start_worker_server", "worker_context", "worker_pool"]
+__all__ = ["WORKER_MODULES", "can_fork_workers", "start_worker_server", "worker_pool"]
 
 WORKER_MODULES = ("gzbcat.process", "gzbcat.stages.registry")
 """What the fork server imports before forking workers: every stage and its science."""
 
 
+def can_fork_workers() -> bool:
+    """Whether workers can be forked from this very process: Linux, and no other thread."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 def _has_fork_server() -> bool:
     return "forkserver" in multiprocessing.get_all_start_methods()
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """The fork server where the platform has one, else spawn."""
-    return multiprocessing.get_context("forkserver" if _has_fork_server() else "spawn")
 
 
 def start_worker_server(modules: Iterable[str] = ()) -> None:
@@ -52,10 +56,25 @@ def start_worker_server(modules: Iterable[str] = ()) -> None:
 
 
 def worker_pool(workers: int, modules: Iterable[str] = ()) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes set up for compute, with ``modules`` imported."""
+    """A pool of ``workers`` processes set up for compute, with ``modules`` imported.
+
+    Forked from this process when :func:`can_fork_workers` (every worker at once, here,
+    before the pool starts threads of its own), else from the fork server, else spawned.
+    """
+    if can_fork_workers():
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+        )
+        pool.submit(os.getpid).result()  # a fork pool forks all its workers at the first task
+        return pool
     start_worker_server(modules)
+    method = "forkserver" if _has_fork_server() else "spawn"
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=worker_context(), initializer=_start_worker
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
     )
 
 

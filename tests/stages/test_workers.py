@@ -1,10 +1,11 @@
-"""Worker processes: forked from the fork server, set up for compute, gone with their runner."""
+"""Worker processes: forked (from the runner or the fork server), set up, gone with their runner."""
 
 from __future__ import annotations
 
 import os
 import platform
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -12,24 +13,44 @@ from threadpoolctl import threadpool_info
 
 from gzbcat.db.engine import make_engine, upgrade
 from gzbcat.process import keep_freed_memory
-from gzbcat.stages.workers import worker_context, worker_pool
+from gzbcat.stages.workers import can_fork_workers, worker_pool
 from tests.stages.test_runner import _worker, add_subjects, computed
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 
 
-def _worker_state() -> tuple[list[int], bool, bool]:
+def _worker_state() -> tuple[int, list[int], bool, bool]:
     import sys
 
     blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return blas, keep_freed_memory(), "sklearn" in sys.modules
+    return os.getppid(), blas, keep_freed_memory(), "sklearn" in sys.modules
 
 
-def test_workers_come_from_the_fork_server_set_up_for_compute() -> None:
-    assert worker_context().get_start_method() == "forkserver"
+def test_workers_are_forked_from_a_process_without_threads_and_set_up() -> None:
+    import gzbcat.stages.registry  # noqa: F401 - as a stage command has by then
+
+    assert can_fork_workers()
     with worker_pool(2) as pool:
-        blas, kept, science_loaded = pool.submit(_worker_state).result(timeout=120)
+        parent, blas, kept, science_loaded = pool.submit(_worker_state).result(timeout=120)
+    assert parent == os.getpid()
     assert blas and blas == [1] * len(blas)  # configure_process ran in the worker
+    assert kept is GLIBC
+    assert science_loaded  # inherited, not imported again
+
+
+def test_with_another_thread_running_workers_come_from_the_fork_server() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork_workers()
+        with worker_pool(2) as pool:
+            parent, blas, kept, science_loaded = pool.submit(_worker_state).result(timeout=120)
+    finally:
+        stop.set()
+        other.join()
+    assert parent != os.getpid()  # the fork server's child
+    assert blas and blas == [1] * len(blas)
     assert kept is GLIBC
     assert science_loaded  # imported once by the fork server, not by each worker
 
@@ -78,8 +99,8 @@ def test_worker_processes_leave_with_a_killed_runner(tmp_path: Path) -> None:
     deadline = time.monotonic() + 120
     while sum(computed(marker).values()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    helpers = _descendants(runner.pid)  # fork server, workers, resource tracker
-    assert len(helpers) >= 3
+    helpers = _descendants(runner.pid)  # its workers (and a fork server, where one is used)
+    assert len(helpers) >= 2
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait()
     deadline = time.monotonic() + 30
