@@ -107,3 +107,19 @@ def test_worker_processes_leave_with_a_killed_runner(tmp_path: Path) -> None:
     while _alive(helpers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(helpers)
+
+
+def test_a_run_leaves_no_thread_behind_so_the_next_one_forks_again(tmp_path: Path) -> None:
+    from gzbcat.stages.runner import run_stage
+    from tests.stages.dummy_stage import STAGE, DummyParams
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'threads.sqlite'}")
+    upgrade(engine)
+    ids = add_subjects(engine, 4)
+    marker = tmp_path / "marker"
+    assert can_fork_workers()
+    run_stage(engine, STAGE, DummyParams(marker=str(marker)), workers=2)
+    assert can_fork_workers()  # the lease thread and the pool's threads are gone
+    run_stage(engine, STAGE, DummyParams(marker=str(marker), version=2), workers=2)
+    engine.dispose()
+    assert computed(marker) == {i: 2 for i in ids}
