@@ -18,7 +18,8 @@ def status(engine: Engine) -> dict[str, Any]:
 
     ``interrupted_runs`` lists the runs (newest 20) that never finished and whose process
     is known to be gone, each with the units it finished; ``running_runs`` counts the
-    unfinished runs that may still be going.
+    unfinished runs that may still be going (runs recorded before runs had a process id
+    and a heartbeat are in neither).
     """
     with session_scope(engine) as session:
 
@@ -72,7 +73,11 @@ def status(engine: Engine) -> dict[str, Any]:
             or 0,
             "stage_units": units,
             "failures": failures,
-            "running_runs": sum(1 for run in unfinished if not run.interrupted),
+            "running_runs": sum(
+                1
+                for run in unfinished
+                if not run.interrupted and (run.pid is not None or run.last_seen_at is not None)
+            ),
             "interrupted_runs": interrupted[:20],
             "n_interrupted_runs": len(interrupted),
             "ingest_errors": session.scalar(select(func.count()).select_from(schema.IngestError))

@@ -122,4 +122,4 @@ def test_a_run_leaves_no_thread_behind_so_the_next_one_forks_again(tmp_path: Pat
     assert can_fork_workers()  # the lease thread and the pool's threads are gone
     run_stage(engine, STAGE, DummyParams(marker=str(marker), version=2), workers=2)
     engine.dispose()
-    assert computed(marker) == {i: 2 for i in ids}
+    assert computed(marker) == dict.fromkeys(ids, 2)
