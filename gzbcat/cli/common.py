@@ -210,13 +210,16 @@ class Progress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 transient=True,
+                # redrawn as work finishes, not from a thread: a process with no other thread
+                # can fork its workers (gzbcat.stages.workers)
+                auto_refresh=False,
             )
             self._task = self._bar.add_task(description, total=total, rate="")
 
     def set_total(self, total: int) -> None:
         self.total = total
         if self._bar is not None:
-            self._bar.update(self._task, total=total)
+            self._bar.update(self._task, total=total, refresh=True)
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -224,7 +227,7 @@ class Progress:
             self.set_total(self.done)
         now = time.monotonic()
         if self._bar is not None:
-            self._bar.update(self._task, advance=n, rate=self._rate_text(now))
+            self._bar.update(self._task, advance=n, rate=self._rate_text(now), refresh=True)
         elif now - self._last_line >= self.every_seconds:
             self._last_line = now
             typer.echo(self.line(now), err=True)

@@ -53,6 +53,19 @@ def format_status(counts: dict[str, Any]) -> str:
         lines.append(
             f"  failed {failure['stage']} subject {failure['subject_id']}: {failure['error']}"
         )
+    if counts["running_runs"]:
+        lines.append(f"runs going on:   {counts['running_runs']}")
+    if counts["n_interrupted_runs"]:
+        lines.append(
+            f"interrupted runs: {counts['n_interrupted_runs']} (never finished; re-running "
+            "the command finishes their work)"
+        )
+        for run in counts["interrupted_runs"]:
+            lines.append(
+                f"  run {run['run_id']} {run['stage']} started {run['started_at'][:19]} on "
+                f"{run['host']} (pid {run['pid']}): {run['units_done']} units done, "
+                f"{run['units_failed']} failed; {run['interrupted']}"
+            )
     if counts["ingest_errors"]:
         lines.append(f"ingest problems: {counts['ingest_errors']} (see table ingest_errors)")
     return "\n".join(lines)
