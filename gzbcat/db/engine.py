@@ -7,6 +7,8 @@ only through the Alembic revisions in ``migrations/``; :func:`upgrade` runs them
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,14 +60,27 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
 
 
-def open_database(url: str, *, check: bool = True) -> Engine:
-    """An engine for an existing gzbcat database, tried once so that problems surface here.
+CONNECT_WAIT_VARIABLE = "GZBCAT_CONNECT_WAIT"
+"""Seconds to keep trying a database server that cannot be reached when a command starts
+(default 0: say so at once). Batch jobs set it so that a server restart does not fail them."""
+
+
+def _connect_wait_seconds() -> float:
+    try:
+        return max(float(os.environ.get(CONNECT_WAIT_VARIABLE, "0") or 0), 0.0)
+    except ValueError:
+        return 0.0
+
+
+def open_database(url: str, *, check: bool = True, wait_seconds: float | None = None) -> Engine:
+    """An engine for an existing gzbcat database, tried here so that problems surface here.
 
     A URL that names no database, a missing driver, an unreachable server or a PostgreSQL
     database that does not exist raise :class:`DatabaseOpenError` with a one-line reason, not
-    a driver traceback. ``check`` (everything but ``gzbcat init``) also refuses a database
-    whose schema is missing or stale, saying how to fix it, and never creates a SQLite file
-    that is not there.
+    a driver traceback. A server that cannot be reached is tried again, with backoff, for
+    ``wait_seconds`` (default ``$GZBCAT_CONNECT_WAIT``, else 0). ``check`` (everything but
+    ``gzbcat init``) also refuses a database whose schema is missing or stale, saying how to
+    fix it, and never creates a SQLite file that is not there.
     """
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -79,18 +94,30 @@ def open_database(url: str, *, check: bool = True) -> Engine:
         raise DatabaseOpenError(
             f"no database at {file} (gzbcat init creates one: gzbcat --db {shown} init)"
         )
-    engine: Engine | None = None
-    try:
-        engine = make_engine(url)
-        with engine.connect():
-            pass
-        if check:
-            check_schema(engine)
-    except (ArgumentError, ImportError, OSError, DBAPIError, SchemaError) as error:
-        if engine is not None:
-            engine.dispose()
-        raise DatabaseOpenError(_open_failure(shown, error)) from None
-    return engine
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + (
+        _connect_wait_seconds() if wait_seconds is None else wait_seconds
+    )
+    pause = 0.5
+    while True:
+        engine: Engine | None = None
+        try:
+            engine = make_engine(url)
+            with engine.connect():
+                pass
+            if check:
+                check_schema(engine)
+            return engine
+        except (ArgumentError, ImportError, OSError, DBAPIError, SchemaError) as error:
+            if engine is not None:
+                engine.dispose()
+            server_away = isinstance(error, OperationalError) and file is None
+            remaining = deadline - time.monotonic()
+            if not server_away or remaining <= 0:
+                raise DatabaseOpenError(_open_failure(shown, error)) from None
+            time.sleep(min(pause, remaining))  # a restarting server: try again
+            pause = min(2 * pause, 8.0)
 
 
 def _open_failure(shown: str, error: Exception) -> str:
