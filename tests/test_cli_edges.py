@@ -15,6 +15,8 @@ from gzbcat.cli import app
 from gzbcat.db import schema
 from gzbcat.db.engine import make_engine, session_scope
 from gzbcat.model import Method
+from tests.stages.test_ingest import _write_rows
+from tests.test_cli import _ingest_subjects, _subset_export
 
 runner = CliRunner()
 
@@ -24,18 +26,13 @@ def _init(url: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _rewrite_export(source: Path, target: Path, change: dict[str, Any] | None = None) -> Path:
+def _rewrite_export(source: Path, target: Path, change: dict[str, Any]) -> Path:
     """A copy of ``source`` whose first row has ``change`` applied."""
     with source.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
-    rows[0].update(change or {})
-    with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    return target
+        header, rows = list(reader.fieldnames or []), list(reader)
+    rows[0].update(change)
+    return _write_rows(target, header, rows)
 
 
 def test_db_works_after_the_command_name_and_wins(
@@ -199,21 +196,12 @@ def _fake_run_stage(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def _with_subjects(url: str, galaxy_builder_dir: Path, tmp_path: Path, n: int) -> list[int]:
-    with (galaxy_builder_dir / "subjects.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = [row for _, row in zip(range(n), reader, strict=False)]
-    export = tmp_path / "subjects.csv"
-    with export.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    result = runner.invoke(
-        app,
-        ["--db", url, "ingest", "subjects", str(export), "--files", str(galaxy_builder_dir)],
-    )
+    """Ingest the first ``n`` real subjects; their ids."""
+    export = _subset_export(galaxy_builder_dir, tmp_path, n)
+    result = _ingest_subjects(url, export, galaxy_builder_dir)
     assert result.exit_code == 0, result.output
-    return [int(row["subject_id"]) for row in rows]
+    with export.open(newline="") as handle:
+        return [int(row["subject_id"]) for row in csv.DictReader(handle)]
 
 
 def test_a_stage_with_nothing_due_says_why(

@@ -38,21 +38,21 @@ def _modules(names: list[str]) -> list[str]:
 PURE_MODULES = _modules(PURE)
 
 
-def test_pure_modules_import_without_the_database_layer() -> None:
+def _import_blocking(modules: list[str], blocked: str, what: str) -> None:
+    """Import ``modules`` in a fresh interpreter where importing anything ``blocked(name)``
+    (a Python expression in ``name``) raises ImportError saying ``what``."""
     code = textwrap.dedent(
         f"""
         import importlib, sys
 
         class Block:
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("sqlalchemy", "alembic", "typer") or name.startswith(
-                    ("gzbcat.db", "gzbcat.stages", "gzbcat.catalogue", "gzbcat.cli")
-                ):
-                    raise ImportError(f"pure code imported {{name}}")
+                if {blocked}:
+                    raise ImportError(f"{{name}} {what}")
                 return None
 
         sys.meta_path.insert(0, Block())
-        for module in {PURE_MODULES!r}:
+        for module in {modules!r}:
             importlib.import_module(module)
         print("ok")
         """
@@ -62,6 +62,15 @@ def test_pure_modules_import_without_the_database_layer() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_pure_modules_import_without_the_database_layer() -> None:
+    _import_blocking(
+        PURE_MODULES,
+        'name.split(".")[0] in ("sqlalchemy", "alembic", "typer") or name.startswith('
+        '("gzbcat.db", "gzbcat.stages", "gzbcat.catalogue", "gzbcat.cli"))',
+        "imported by pure code",
+    )
 
 
 def test_plots_import_without_matplotlib() -> None:
@@ -87,24 +96,6 @@ def test_nothing_below_the_top_imports_the_api_or_the_cli() -> None:
     """``gzbcat.api`` and ``gzbcat.cli`` are the edges (DESIGN §2): the database layer, the
     stages and the catalogue work without them."""
     below = _modules(["gzbcat.db", "gzbcat.stages", "gzbcat.catalogue", *PURE])
-    code = textwrap.dedent(
-        f"""
-        import importlib, sys
-
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.startswith(("gzbcat.api", "gzbcat.cli")):
-                    raise ImportError(f"{{name}} imported from below the top")
-                return None
-
-        sys.meta_path.insert(0, Block())
-        for module in {below!r}:
-            importlib.import_module(module)
-        print("ok")
-        """
+    _import_blocking(
+        below, 'name.startswith(("gzbcat.api", "gzbcat.cli"))', "imported from below the top"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"

@@ -15,14 +15,12 @@ import shlex
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from gzbcat.db.engine import make_engine, upgrade
 from gzbcat.simulate import simulate
@@ -31,6 +29,7 @@ from gzbcat.stages.ingest import (
     ingest_fitting_metadata,
     ingest_subjects,
 )
+from tests.conftest import fresh_database_url
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PIPELINE = REPOSITORY / "scripts" / "slurm" / "pipeline.sh"
@@ -76,39 +75,21 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _postgres_base_url() -> str:
-    url = os.environ.get("GZBCAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("GZBCAT_TEST_POSTGRES_URL is not set: Slurm workers share a PostgreSQL queue")
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
 @pytest.fixture
-def database(sample: Path) -> Iterator[str]:
+def database(sample: Path, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh PostgreSQL schema holding the ingested sample (dropped afterwards)."""
-    base = make_url(_postgres_base_url())
-    schema = f"gzbcat_cluster_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base.render_as_string(hide_password=False))
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    engine = make_engine(url_text)
-    try:
-        upgrade(engine)
-        ingest_subjects(engine, sample / "subjects.csv", sample)
-        ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
-        ingest_classifications(engine, sample / "classifications.csv")
-        engine.dispose()
-        yield url_text
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    if not os.environ.get("GZBCAT_TEST_POSTGRES_URL"):
+        pytest.fail("GZBCAT_TEST_POSTGRES_URL is not set: Slurm workers share a PostgreSQL queue")
+    with fresh_database_url("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            ingest_subjects(engine, sample / "subjects.csv", sample)
+            ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
+            ingest_classifications(engine, sample / "classifications.csv")
+        finally:
+            engine.dispose()
+        yield url
 
 
 def gzbcat_environment(db_url: str) -> dict[str, str]:
