@@ -54,6 +54,21 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
 )
 """(column prefix, kind of the model the tuned model started from, words for the docs)."""
 
+_POSTERIOR = {
+    "aggregate": "pixel likelihood and the priors centred on the aggregate (spec §8.3)",
+    "best_individual": "pixel likelihood alone (no priors, spec §8.9)",
+}
+
+
+def _tuned_error(prefix: str, name: str, source_kind: str, flags: str) -> str:
+    """Description of a tuned model's ``_err`` column."""
+    return (
+        f"1σ error of {prefix}{name}: the width of the fit's posterior "
+        f"({_POSTERIOR[source_kind]}) at its optimum, from the Hessian of the negative log "
+        f"posterior carried to this quantity, times {prefix}error_scale; NULL where unknown, "
+        f"with the reason in {prefix}{flags}"
+    )
+
 
 @dataclass(frozen=True)
 class CatalogueColumn:
@@ -151,10 +166,24 @@ def _family_columns(prefix: str, source_kind: str, words: str) -> list[Catalogue
                 CatalogueColumn(
                     f"{prefix}{component}_{parameter}_err",
                     unit,
-                    f"1σ uncertainty of {prefix}{component}_{parameter} (NULL where unknown)",
+                    _tuned_error(
+                        prefix, f"{component}_{parameter}", source_kind, f"{component}_error_flags"
+                    ),
                     f"{alias}.{parameter}_err",
                 )
             )
+        columns.append(
+            CatalogueColumn(
+                f"{prefix}{component}_error_flags",
+                None,
+                f"why a {prefix}{component}_*_err is NULL: comma-separated parameter:flag pairs, "
+                "flag fixed (not fitted, e.g. the disk's n and c), at_bound (the fit left it on "
+                "a bound of spec §8.4) or undetermined (the posterior's curvature does not "
+                "constrain it); NULL when nothing is missing",
+                f"{alias}.error_flags",
+                "str",
+            )
+        )
     fit = f"{prefix}fit"
     tuned = f"p.{prefix}tuned_model_id"
     columns += [
@@ -188,10 +217,52 @@ def _family_columns(prefix: str, source_kind: str, words: str) -> list[Catalogue
             f"Pogson r-band magnitude of {words}, 22.5 − 2.5 log10(flux / nmgy)",
             f"{fit}.magnitude",
         ),
+        *(
+            CatalogueColumn(
+                f"{prefix}{name}_err",
+                unit,
+                _tuned_error(prefix, name, source_kind, "fit_error_flags"),
+                f"{fit}.{name}_err",
+            )
+            for name, unit in (
+                ("bulge_fraction", None),
+                ("bar_fraction", None),
+                ("spiral_fraction", None),
+                ("flux", "nmgy"),
+                ("magnitude", "mag"),
+            )
+        ),
+        CatalogueColumn(
+            f"{prefix}fit_error_flags",
+            None,
+            f"why a fraction, flux or magnitude error of {words} is NULL: comma-separated "
+            "quantity:flag pairs (fixed: the part is absent; at_bound; undetermined)",
+            f"{fit}.error_flags",
+            "str",
+        ),
+        CatalogueColumn(
+            f"{prefix}error_scale",
+            None,
+            f"factor every _err of {words} was multiplied by: sqrt({prefix}chi2_nu) where "
+            f"{prefix}chi2_nu > 1 (the model does not fit to the noise), else 1; divide by it "
+            "for the errors of the posterior's curvature alone; NULL if errors were not computed",
+            f"{fit}.error_scale",
+        ),
+        CatalogueColumn(
+            f"{prefix}hessian_positive_definite",
+            None,
+            f"1 if every fitted direction of {words} has positive curvature, 0 if some do not "
+            "(their parameters are flagged undetermined), NULL if not computed",
+            f"CASE WHEN {fit}.hessian_positive_definite IS NULL THEN NULL\n"
+            f"        WHEN {fit}.hessian_positive_definite THEN 1 ELSE 0 END",
+            "int16",
+        ),
         CatalogueColumn(
             f"{prefix}chi2_nu",
             None,
-            f"reduced χ² of {words}: Σ((PSF⊗model − data)/σ)² / N_unmasked (spec §8.8)",
+            f"reduced χ² of {words}: Σ((PSF⊗model − data)/σ)² over the unmasked pixels, "
+            "divided by their number less the fitted parameters (corrected method; the "
+            "reference method divides by the pixels alone, as published, spec §8.8)",
             f"{fit}.chi2_nu",
         ),
         CatalogueColumn(
