@@ -9,7 +9,9 @@ default parameters: priors on the aggregate, errors on). For each quantity,
     pull = (estimate − truth) / error
 
 for the tuned values (error: the width of the fit's posterior, :mod:`gzbcat.fitting.uncertainty`)
-and for the aggregate values (error: the aggregate's own ``errors``). Quantities: disk mux,
+and for the aggregate values, with the aggregate's cheap errors (the members' spread over
+sqrt(members)) and with the errors of a seeded bootstrap over the volunteers
+(:mod:`gzbcat.aggregation.bootstrap`, ``--bootstrap`` resamples). Quantities: disk mux,
 muy, re, q, roll; bulge and bar re and light fraction; the length-weighted pitch angle
 Σ L_i·φ_i / Σ L_i (error sqrt(Σ L_i²·σ_i²) / Σ L_i, as the catalogue view computes it). Rolls
 are compared on the circle of period π.
@@ -24,6 +26,7 @@ and the CPU time the errors cost (the curvature and its propagation) against the
 the tune (goal ≤ 20 %).
 
     python scripts/bench_uncertainty.py [--galaxies 60] [--volunteers 20] [--seed 16]
+                                        [--bootstrap 20]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from gzbcat.aggregation import aggregate
+from gzbcat.aggregation.bootstrap import bootstrap_aggregate
 from gzbcat.fitting import TuneResult, tune
 from gzbcat.model import GalaxyModel, SubjectImage
 from gzbcat.process import configure_process
@@ -217,6 +221,7 @@ class Outcome:
         default_factory=lambda: {"in": defaultdict(list), "all": defaultdict(list)}
     )
     aggregate: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    bootstrap: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     results: list[TuneResult] = field(default_factory=list)
     tune_cpu: list[float] = field(default_factory=list)
     error_cpu: list[float] = field(default_factory=list)
@@ -224,13 +229,17 @@ class Outcome:
     in_family: int = 0
 
 
-def run_sample(subjects: list[Subject], clock: CpuClock) -> Outcome:
-    """Aggregate and tune each subject; collect pulls and CPU times."""
+def run_sample(subjects: list[Subject], clock: CpuClock, resamples: int) -> Outcome:
+    """Aggregate (and bootstrap) and tune each subject; collect pulls and CPU times."""
     out = Outcome()
-    for truth, shape, models, image in subjects:
+    for index, (truth, shape, models, image) in enumerate(subjects):
         started = time.process_time()
-        agg = aggregate(models, shape).model
+        result = aggregate(models, shape)
+        agg = result.model
         out.aggregate_cpu.append(time.process_time() - started)
+        booted = None
+        if resamples:
+            booted = bootstrap_aggregate(models, shape, result, resamples=resamples, seed=index)
         if agg.disk is None:
             continue
         assert image.sigma is not None
@@ -258,6 +267,9 @@ def run_sample(subjects: list[Subject], clock: CpuClock) -> Outcome:
         }
         for key, value in pulls_of(agg, truth, none, true_fractions).items():
             out.aggregate[key].append(value)
+        if booted is not None:
+            for key, value in pulls_of(booted.model, truth, none, true_fractions).items():
+                out.bootstrap[key].append(value)
     return out
 
 
@@ -268,11 +280,15 @@ def report(title: str, subjects: list[Subject], out: Outcome) -> None:
         f"{out.in_family} in the model family"
     )
     print("  pulls (estimate − truth)/error: count, robust spread (1.4826·MAD), within 1σ")
-    print(f"  {'quantity':<16} {'tuned, in family':>22} {'tuned, all':>22} {'aggregate':>22}")
+    print(
+        f"  {'quantity':<16} {'tuned, in family':>22} {'tuned, all':>22} "
+        f"{'aggregate':>22} {'aggregate, bootstrap':>22}"
+    )
     for key in QUANTITIES:
         print(
             f"  {key:<16} {summary_row(out.tuned['in'][key]):>22} "
-            f"{summary_row(out.tuned['all'][key]):>22} {summary_row(out.aggregate[key]):>22}"
+            f"{summary_row(out.tuned['all'][key]):>22} {summary_row(out.aggregate[key]):>22} "
+            f"{summary_row(out.bootstrap[key]):>22}"
         )
     converged = sum(r.converged for r in out.results)
     abnormal = sum(r.message.startswith("ABNORMAL") for r in out.results)
@@ -307,6 +323,9 @@ def main() -> None:
     parser.add_argument("--galaxies", type=int, default=60, help="per sample")
     parser.add_argument("--volunteers", type=int, default=20)
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--bootstrap", type=int, default=20, help="resamples of the aggregate bootstrap (0: none)"
+    )
     args = parser.parse_args()
     clock = CpuClock(("posterior_curvature", "propagate"))
     for title, arms, seed in (
@@ -318,7 +337,7 @@ def main() -> None:
         ),
     ):
         subjects = simulated_subjects(args.galaxies, args.volunteers, seed, arms=arms)
-        report(title, subjects, run_sample(subjects, clock))
+        report(title, subjects, run_sample(subjects, clock, args.bootstrap))
 
 
 if __name__ == "__main__":
