@@ -5,14 +5,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATABASE_URL", "database_url", "shared_data_dir"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEMO_DATABASE_URL",
+    "database_url",
+    "given_database_url",
+    "shared_data_dir",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///gzbcat.sqlite"
+
+DEMO_DATABASE_URL = "sqlite:///gzbcat-demo.sqlite"
+"""Where ``gzbcat demo`` writes when no database is named, away from the default catalogue."""
+
+
+def given_database_url(explicit: str | None = None) -> str | None:
+    """The database the user named: an explicit URL, else ``GZBCAT_DATABASE_URL``, else None
+    (for commands such as ``demo`` whose default is not :data:`DEFAULT_DATABASE_URL`)."""
+    return explicit or os.environ.get("GZBCAT_DATABASE_URL") or None
 
 
 def database_url(explicit: str | None = None) -> str:
     """The database to use: an explicit URL, else ``GZBCAT_DATABASE_URL``, else the default."""
-    return explicit or os.environ.get("GZBCAT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    return given_database_url(explicit) or DEFAULT_DATABASE_URL
 
 
 def shared_data_dir() -> Path | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,12 @@ def postgres_base_url() -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database (no schema) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+@contextmanager
+def fresh_database_url(backend: str, folder: Path) -> Iterator[str]:
+    """The URL of an empty database (no schema): a SQLite file in ``folder``, or a fresh
+    PostgreSQL schema that is dropped on exit."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'test.sqlite'}"
         return
     base = make_url(postgres_base_url())
     schema = f"gzbcat_test_{uuid.uuid4().hex[:12]}"
@@ -67,6 +69,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database (no schema) on each backend."""
+    with fresh_database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

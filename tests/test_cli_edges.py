@@ -59,6 +59,7 @@ def test_flags_show_as_flags_in_help() -> None:
         assert result.exit_code == 0, result.output
         assert "<bool>" not in result.output, command
     assert "--db" in runner.invoke(app, ["aggregate", "--help"]).output
+    assert "--db" not in runner.invoke(app, ["simulate", "--help"]).output  # never opens one
 
 
 def test_an_unexpected_error_is_one_line_unless_debugging(
@@ -324,3 +325,22 @@ def test_progress_lines_for_logs_say_done_total_rate_and_time_left(
     progress(200)  # beyond the total: the total grows, no line yet (t = 150)
     assert progress.total == 320
     assert common.count_lines(Path(__file__)) == Path(__file__).read_text().count("\n")
+
+
+def test_a_server_that_cannot_be_reached_is_tried_for_the_connect_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from gzbcat.db.engine import DatabaseOpenError, open_database
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/test"  # nothing listens on port 1
+    started = time.monotonic()
+    with pytest.raises(DatabaseOpenError, match="cannot open the database"):
+        open_database(url)
+    assert time.monotonic() - started < 1.0  # no wait by default: a user hears at once
+    monkeypatch.setenv("GZBCAT_CONNECT_WAIT", "1.2")
+    started = time.monotonic()
+    result = runner.invoke(app, ["--db", url, "status"])
+    assert result.exit_code == 2 and "cannot open the database" in result.output
+    assert time.monotonic() - started >= 1.0  # a batch job keeps trying a restarting server

@@ -81,3 +81,30 @@ def test_plots_import_without_matplotlib() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_nothing_below_the_top_imports_the_api_or_the_cli() -> None:
+    """``gzbcat.api`` and ``gzbcat.cli`` are the edges (DESIGN §2): the database layer, the
+    stages and the catalogue work without them."""
+    below = _modules(["gzbcat.db", "gzbcat.stages", "gzbcat.catalogue", *PURE])
+    code = textwrap.dedent(
+        f"""
+        import importlib, sys
+
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith(("gzbcat.api", "gzbcat.cli")):
+                    raise ImportError(f"{{name}} imported from below the top")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        for module in {below!r}:
+            importlib.import_module(module)
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

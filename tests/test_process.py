@@ -1,7 +1,7 @@
 """Process set-up: BLAS on one thread and freed memory kept, applied where a process starts.
 
-The process-wide settings are checked in fresh processes (a spawned worker, as the stage
-runner starts them, and a subprocess), so that this test process keeps its own.
+The process-wide settings are checked in fresh processes (a spawned worker and a subprocess),
+so that this test process keeps its own.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def test_one_blas_thread_limits_and_restores() -> None:
 
 
 def test_a_worker_started_with_configure_process_is_set_up() -> None:
-    # How the stage runner starts its workers: spawned, with configure_process as initializer.
+    # A fresh (spawned) interpreter with configure_process as initializer; the stage runner's
+    # own workers are checked in tests/stages/test_workers.py.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context, initializer=configure_process) as pool:
         threads, kept = pool.submit(_worker_state).result(timeout=120)

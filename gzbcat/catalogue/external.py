@@ -58,6 +58,7 @@ from sqlalchemy.types import TypeEngine
 from gzbcat.db import schema
 from gzbcat.db.dialect import upsert
 from gzbcat.db.engine import session_scope
+from gzbcat.db.sandbox import grant_reader_select
 
 __all__ = [
     "ROW_INDEX",
@@ -386,6 +387,7 @@ def import_table(
         if exists:
             Table(table_name, MetaData()).drop(connection)
         table.create(connection)
+        grant_reader_select(connection, [table_name])  # gzbcat query may read it
         names = [ROW_INDEX, *(plan.sql_name for plan in plans)]
         for start in range(0, len(source), CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, len(source))

@@ -36,7 +36,7 @@ from gzbcat.plots import (
     require_matplotlib,
     subject_panels,
 )
-from gzbcat.stages.loaders import model_ids_by_subject
+from gzbcat.stages.loaders import model_ids_by_subject, tuned_model_ids
 
 __all__ = [
     "HART_MISSING",
@@ -76,34 +76,21 @@ def load_subject_plot_data(session: Session, subject_id: int) -> SubjectPlotData
 
     volunteer_ids = ids_of(schema.ModelKind.VOLUNTEER)
     aggregate_ids = ids_of(schema.ModelKind.AGGREGATE)
-    tuned_ids = ids_of(schema.ModelKind.TUNED)
     aggregate_id = aggregate_ids[-1] if aggregate_ids else None
-
-    rows = {
-        row.model_id: row
-        for row in session.execute(
-            select(schema.Model.model_id, schema.Model.source_model_id, schema.Model.method).where(
-                schema.Model.model_id.in_([*tuned_ids, *aggregate_ids])
-            )
-        )
-    }
-    source_ids = [r.source_model_id for r in rows.values() if r.source_model_id is not None]
-    source_kinds = dict(
-        session.execute(
-            select(schema.Model.model_id, schema.Model.kind).where(
-                schema.Model.model_id.in_(source_ids)
-            )
-        ).all()
-    )
-    tuned_id = None
-    tuned_source = None
     # As the catalogue view: the newest tuned aggregate; failing that, the newest tuned model.
-    for candidate in reversed(tuned_ids):
-        kind = source_kinds.get(rows[candidate].source_model_id)
-        if tuned_id is None or kind == schema.ModelKind.AGGREGATE:
-            tuned_id, tuned_source = candidate, kind
-        if kind == schema.ModelKind.AGGREGATE:
-            break
+    tuned_by_source = tuned_model_ids(session, subject_id)
+    tuned_source = (
+        schema.ModelKind.AGGREGATE.value
+        if schema.ModelKind.AGGREGATE in tuned_by_source
+        else max(tuned_by_source, key=lambda kind: tuned_by_source[kind], default=None)
+    )
+    tuned_id = tuned_by_source.get(tuned_source)
+    shown = tuned_id if tuned_id is not None else aggregate_id
+    method = (
+        session.scalar(select(schema.Model.method).where(schema.Model.model_id == shown))
+        if shown is not None
+        else None
+    )
 
     members: dict[str, list[int]] = {}
     if aggregate_id is not None:
@@ -127,7 +114,6 @@ def load_subject_plot_data(session: Session, subject_id: int) -> SubjectPlotData
 
     wanted = [*volunteer_ids, *(i for i in (aggregate_id, tuned_id) if i is not None)]
     models = load_models(session, wanted)
-    shown = tuned_id if tuned_id is not None else aggregate_id
     return SubjectPlotData(
         subject_id=subject_id,
         dr7objid=dr7objid,
@@ -140,7 +126,7 @@ def load_subject_plot_data(session: Session, subject_id: int) -> SubjectPlotData
         tuned=models[tuned_id] if tuned_id is not None else None,
         tuned_source=tuned_source,
         fit=fit,
-        method=rows[shown].method if shown is not None else None,
+        method=method,
     )
 
 

@@ -1,11 +1,10 @@
 """Run one read-only SQL statement against the catalogue and format its result.
 
-``gzbcat query`` is for looking, never for changing: the statement runs in a transaction the
-backend itself keeps read-only (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite
-``PRAGMA query_only``), on a private connection that is rolled back and closed afterwards, so
-a write attempt fails with a clear message on both backends. Only one statement is accepted:
-a second one (``SELECT 1; COMMIT; DELETE …``) could otherwise leave the read-only
-transaction.
+``gzbcat query`` is for looking, never for changing, and the statement is not trusted: it runs
+in the sandbox of :mod:`gzbcat.db.sandbox` (SQLite: a read-only file with an authorizer;
+PostgreSQL: a read-only transaction as a role that can only read), on a private connection
+closed afterwards, and is cancelled when it runs past its time limit. The backends themselves
+refuse a second statement; nothing here scans the text for one.
 
 Named parameters use SQLAlchemy's ``:name`` form; their values arrive as text and are passed
 as integers or floats where they read as such, else as text.
@@ -24,12 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy import Engine
 
-from gzbcat.db.dialect import is_write_refusal, read_only_connection
+from gzbcat.db.sandbox import DEFAULT_TIMEOUT_SECONDS, SandboxError, run_read_only
 
 __all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
     "FORMATS",
     "QueryError",
     "QueryResult",
@@ -37,7 +36,6 @@ __all__ = [
     "load_statement",
     "parse_params",
     "run_query",
-    "single_statement",
 ]
 
 Format = Literal["table", "csv", "json"]
@@ -46,7 +44,16 @@ _INT = re.compile(r"^[+-]?\d+$")
 
 
 class QueryError(ValueError):
-    """The statement could not run; the message says why (and nothing was changed)."""
+    """The statement could not run; the message says why (and nothing was changed).
+
+    ``reason`` is that of :class:`gzbcat.db.sandbox.SandboxError` (``write``, ``refused``,
+    ``several``, ``timeout``, ``setup``, ``error``), or ``usage`` for bad input found before
+    the statement reached the database.
+    """
+
+    def __init__(self, message: str, reason: str = "usage") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -88,47 +95,17 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
-def single_statement(sql: str) -> str:
-    """``sql`` without trailing semicolons; :class:`QueryError` if it holds two statements.
-
-    Quoted strings and identifiers, ``--`` and ``/* */`` comments are skipped, so a ``;``
-    inside them does not count.
-    """
-    i, n = 0, len(sql)
-    end = None  # position of the first statement-ending ';'
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"":
-            close = sql.find(ch, i + 1)
-            while close != -1 and close + 1 < n and sql[close + 1] == ch:  # '' escapes
-                close = sql.find(ch, close + 2)
-            i = n if close == -1 else close + 1
-            continue
-        if sql.startswith("--", i):
-            newline = sql.find("\n", i)
-            i = n if newline == -1 else newline + 1
-            continue
-        if sql.startswith("/*", i):
-            close = sql.find("*/", i + 2)
-            i = n if close == -1 else close + 2
-            continue
-        if ch == ";":
-            if end is None:
-                end = i
-        elif not ch.isspace() and end is not None:
-            raise QueryError("gzbcat query runs one statement at a time; this holds several")
-        i += 1
-    statement = sql if end is None else sql[:end]
-    if not _strip_comments(statement).strip():
-        raise QueryError("the statement is empty")
-    return statement
-
-
 def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL)
 
 
-def run_query(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> QueryResult:
+def run_query(
+    engine: Engine,
+    sql: str,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
+) -> QueryResult:
     """Run one statement read-only and return its rows.
 
     Parameters
@@ -139,33 +116,22 @@ def run_query(engine: Engine, sql: str, params: dict[str, Any] | None = None) ->
         One SQL statement (a trailing ``;`` is fine), with ``:name`` parameters.
     params
         Values of the ``:name`` parameters.
+    timeout_seconds
+        Cancel the statement after this long; None or 0 for no limit.
 
     Raises
     ------
     QueryError
-        Several statements, a write attempt, a missing parameter, or an SQL error (with the
-        backend's message). Nothing is ever committed.
+        Several statements, a write or other refused attempt, a missing parameter, the time
+        limit, or an SQL error (with the backend's message). Nothing is ever changed.
     """
-    statement = single_statement(sql)
-    with read_only_connection(engine) as connection:
-        try:
-            result = connection.execute(text(statement), params or {})
-        except StatementError as error:
-            if isinstance(error, DBAPIError) and is_write_refusal(error):
-                raise QueryError(
-                    "gzbcat query is read-only: the statement tried to change the database "
-                    f"({_first_line(error.orig)})"
-                ) from None
-            raise QueryError(_first_line(getattr(error, "orig", None) or error)) from None
-        if not result.returns_rows:
-            return QueryResult(columns=[], rows=[])
-        columns = list(result.keys())
-        rows = [tuple(row) for row in result]
-    return QueryResult(columns=columns, rows=rows)
-
-
-def _first_line(error: object) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if not _strip_comments(sql).strip().strip(";").strip():
+        raise QueryError("the statement is empty")
+    try:
+        result = run_read_only(engine, sql, params, timeout_seconds=timeout_seconds)
+    except SandboxError as error:
+        raise QueryError(str(error), error.reason) from None
+    return QueryResult(columns=result.columns, rows=result.rows)
 
 
 def _plain(value: Any) -> Any:

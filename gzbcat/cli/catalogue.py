@@ -75,8 +75,21 @@ def query_command(
         list[str] | None,
         typer.Option("--param", help="NAME=VALUE for a :NAME parameter (repeatable)."),
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0,
+            help="Cancel the statement after this many seconds (0: no limit).",
+        ),
+    ] = 60.0,
 ) -> None:
-    """Run one read-only SQL statement (e.g. from queries/) and print its result."""
+    """Run one read-only SQL statement (e.g. from queries/) and print its result.
+
+    The statement runs in a sandbox: it can read the catalogue and nothing else (no writes,
+    no second statement, no server files or programs, no other database files).
+    """
     from gzbcat.catalogue.query import (
         FORMATS,
         QueryError,
@@ -92,7 +105,7 @@ def query_command(
         statement = load_statement(sql)
         params = parse_params(param)
         engine = open_engine(ctx)
-        result = run_query(engine, statement, params)
+        result = run_query(engine, statement, params, timeout_seconds=timeout)
     except QueryError as error:
         raise fail(str(error)) from None
     typer.echo(format_result(result, fmt))  # type: ignore[arg-type]

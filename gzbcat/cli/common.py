@@ -23,6 +23,7 @@ __all__ = [
     "Command",
     "Group",
     "MethodOption",
+    "OfflineCommand",
     "Progress",
     "count_lines",
     "exit_for_failures",
@@ -96,9 +97,11 @@ class Command(TyperCommand):
     """A gzbcat command: takes ``--db`` after its name too, shows flags as flags, exits 130
     when interrupted, and turns an unexpected error into one line (``--debug``: traceback)."""
 
+    uses_database = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not any("--db" in param.opts for param in self.params):
+        if self.uses_database and not any("--db" in param.opts for param in self.params):
             self.params.append(_db_after_command())
 
     def invoke(self, ctx: Any) -> Any:
@@ -121,6 +124,12 @@ class Command(TyperCommand):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_as_flags(super().get_params(ctx))
+
+
+class OfflineCommand(Command):
+    """A command that never opens the database (``simulate``): no ``--db`` of its own."""
+
+    uses_database = False
 
 
 class Group(TyperGroup):
@@ -148,40 +157,15 @@ def open_engine(ctx: typer.Context, *, check: bool = True) -> Any:
     A URL that cannot name a database, or a database that cannot be reached, is a usage error
     with a one-line reason, not a traceback. ``check`` (every command but ``init``) refuses a
     database whose schema is missing or stale, saying how to fix it, and never creates a
-    SQLite file that is not there.
+    SQLite file that is not there (:func:`~gzbcat.db.engine.open_database`).
     """
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    from gzbcat.db.engine import SchemaError, check_schema, make_engine
+    from gzbcat.db.engine import DatabaseOpenError, open_database
 
     try:
-        url = make_url(ctx.obj.db_url)
-    except ArgumentError as error:
-        raise fail(f"--db {ctx.obj.db_url!r} is not a database URL ({error})") from None
-    shown = url.render_as_string(hide_password=True)
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if check and file and file != ":memory:" and not Path(file).expanduser().exists():
-        raise fail(f"no database at {file} (gzbcat init creates one: gzbcat --db {shown} init)")
-    try:
-        engine = make_engine(ctx.obj.db_url)
-        ctx.call_on_close(engine.dispose)
-        with engine.connect():
-            pass
-    except ArgumentError as error:
-        raise fail(f"--db {shown}: {error}") from None
-    except ImportError as error:
-        raise fail(f"--db {shown}: its database driver is not installed ({error})") from None
-    except (OSError, DBAPIError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise fail(f"cannot open the database {shown}: {reason}") from None
-    if check:
-        try:
-            check_schema(engine)
-        except SchemaError as error:
-            raise fail(str(error)) from None
+        engine = open_database(ctx.obj.db_url, check=check)
+    except DatabaseOpenError as error:
+        raise fail(str(error)) from None
+    ctx.call_on_close(engine.dispose)
     return engine
 
 
@@ -226,13 +210,16 @@ class Progress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 transient=True,
+                # redrawn as work finishes, not from a thread: a process with no other thread
+                # can fork its workers (gzbcat.stages.workers)
+                auto_refresh=False,
             )
             self._task = self._bar.add_task(description, total=total, rate="")
 
     def set_total(self, total: int) -> None:
         self.total = total
         if self._bar is not None:
-            self._bar.update(self._task, total=total)
+            self._bar.update(self._task, total=total, refresh=True)
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -240,7 +227,7 @@ class Progress:
             self.set_total(self.done)
         now = time.monotonic()
         if self._bar is not None:
-            self._bar.update(self._task, advance=n, rate=self._rate_text(now))
+            self._bar.update(self._task, advance=n, rate=self._rate_text(now), refresh=True)
         elif now - self._last_line >= self.every_seconds:
             self._last_line = now
             typer.echo(self.line(now), err=True)
@@ -296,8 +283,12 @@ def count_lines(path: Any) -> int | None:
         return None
 
 
-def print_summary(title: str, summary: Any) -> None:
-    """An ingest summary: its non-empty counts, then its problems (the first few in full)."""
+def print_summary(title: str, summary: Any, notes: dict[str, str] | None = None) -> None:
+    """An ingest summary: its non-empty counts, then its problems (the first few in full).
+
+    ``notes`` explains counts, keyed by the summary's field (``{"parse_errors": "…"}``): each
+    is printed in parentheses after its count.
+    """
     typer.secho(title, bold=True)
     values = summary.as_dict()
     problems = values.pop("problems")
@@ -306,7 +297,8 @@ def print_summary(title: str, summary: Any) -> None:
     values.pop("workflows_passed_over", None)
     for key, value in values.items():
         if value:
-            typer.echo(f"  {key.replace('_', ' ')}: {value}")
+            note = f" ({notes[key]})" if notes and key in notes else ""
+            typer.echo(f"  {key.replace('_', ' ')}: {value}{note}")
     if n_problems:
         typer.secho(f"  problems: {n_problems} (recorded in ingest_errors)", fg="yellow")
         for message in problems:

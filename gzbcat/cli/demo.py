@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gzbcat.cli.common import fail, print_summary
 from gzbcat.cli.status import format_status
+from gzbcat.settings import DEFAULT_DATABASE_URL, DEMO_DATABASE_URL, given_database_url
 
-__all__ = ["demo_command", "format_comparison", "register"]
+if TYPE_CHECKING:  # pragma: no cover - typing only; gzbcat.demo loads the database layer
+    from gzbcat.demo import PitchAgreement
+
+__all__ = [
+    "demo_command",
+    "format_comparison",
+    "format_pitch_agreement",
+    "junk_note",
+    "register",
+]
 
 
 def format_comparison(rows: list[dict[str, Any]]) -> str:
     """The demo's table: truth beside what the stages made of the volunteers' drawings."""
 
     def num(value: Any, fmt: str) -> str:
-        return "—" if value is None else format(value, fmt)
+        return "—".rjust(len(format(0, fmt))) if value is None else format(value, fmt)
 
     def flag(truth: bool, found: Any) -> str:
         return ("y" if truth else "n") + "/" + ("—" if found is None else "y" if found else "n")
@@ -60,25 +71,106 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def junk_note(parse_errors: int, deliberate: int) -> str:
+    """What the demo says about its parse errors: the simulator writes malformed rows on
+    purpose, and any beyond those would be a real problem."""
+    if parse_errors == deliberate:
+        return "the simulator's deliberate junk rows, to show they are recorded and skipped"
+    return (
+        f"{deliberate} are the simulator's deliberate junk rows; the others are not expected, "
+        "see the ingest_errors table"
+    )
+
+
+def _demo_db_url(ctx: typer.Context, own: str | None) -> tuple[str, str]:
+    """The database the demo writes, and what named it.
+
+    The demo's own ``--db`` wins; then the URL the app's callback took from ``gzbcat --db`` or
+    ``GZBCAT_DATABASE_URL``; only when neither names one does the demo use its own file,
+    :data:`~gzbcat.settings.DEMO_DATABASE_URL`, rather than the default catalogue.
+    """
+    if own:
+        return own, "demo --db"
+    root = ctx.find_root()
+    root_db = root.params.get("db")
+    if root_db:
+        from_env = getattr(root.get_parameter_source("db"), "name", None) == "ENVIRONMENT"
+        return root_db, "GZBCAT_DATABASE_URL" if from_env else "gzbcat --db"
+    named = given_database_url()
+    if named:  # an app without the root option (the environment is read all the same)
+        return named, "GZBCAT_DATABASE_URL"
+    obj_url = getattr(ctx.obj, "db_url", None)
+    if obj_url and obj_url != DEFAULT_DATABASE_URL:  # named some other way than the above
+        return obj_url, "--db"
+    return DEMO_DATABASE_URL, "default"
+
+
 def demo_command(
+    ctx: typer.Context,
     db: Annotated[
-        str, typer.Option("--db", help="Where the demo database goes (replaced if present).")
-    ] = "sqlite:///gzbcat-demo.sqlite",
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="The demo's SQLite database, as gzbcat --db (which it overrides); replaced "
+            "if it holds only simulated subjects. Default: GZBCAT_DATABASE_URL, else "
+            f"{DEMO_DATABASE_URL}.",
+            show_default=False,
+        ),
+    ] = None,
     galaxies: Annotated[int, typer.Option(help="Simulated subjects.", min=1)] = 12,
     volunteers: Annotated[int, typer.Option(help="Classifications per subject.", min=1)] = 30,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes per stage.", min=1)] = 2,
+    keep_sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep-sample",
+            metavar="DIR",
+            file_okay=False,
+            help="Write the simulated sample (exports, subject files, truth.json) into DIR and "
+            "keep it. Without it the sample goes to a temporary folder removed at the end.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a sample, run every stage on it into SQLite, and compare with the truth."""
     from gzbcat.demo import DemoError, run_demo
 
+    db_url, named_by = _demo_db_url(ctx, db)
     try:
-        result = run_demo(db, galaxies=galaxies, volunteers=volunteers, seed=seed, workers=workers)
+        result = run_demo(
+            db_url,
+            galaxies=galaxies,
+            volunteers=volunteers,
+            seed=seed,
+            workers=workers,
+            keep_sample=keep_sample,
+        )
     except DemoError as error:
-        raise fail(str(error)) from None
-    typer.echo(f"Simulated sample (with truth.json): {result.sample_dir}")
+        given = "" if named_by == "default" else f" (the database is from {named_by})"
+        raise fail(f"{error}{given}") from None
+    except KeyboardInterrupt:
+        kept = f"the sample stays in {keep_sample}" if keep_sample else "its sample was removed"
+        typer.secho(f"demo: interrupted; {kept}", err=True)
+        raise typer.Exit(130) from None
+    simulation = result.simulation
+    if result.sample_kept:
+        typer.echo(f"Simulated sample (with truth.json): {result.sample_dir}")
+    else:
+        typer.echo(
+            "Simulated sample: in a temporary folder, removed at the end "
+            "(--keep-sample DIR keeps it)"
+        )
+    if result.hart_table is not None and simulation is not None:
+        typer.echo(
+            f"  {simulation.n_hart_pitches} of {len(simulation.subject_ids)} galaxies took the "
+            f"spiral pitch angle of their real galaxy from {result.hart_table.name}"
+        )
     for title, summary in result.ingests:
-        print_summary(title, summary)
+        notes = None
+        if simulation is not None and getattr(summary, "parse_errors", 0):
+            notes = {"parse_errors": junk_note(summary.parse_errors, simulation.n_malformed)}
+        print_summary(title, summary, notes)
     typer.secho("Stages", bold=True)
     for stage in result.stages:
         times = sorted(stage.compute_seconds)
@@ -105,6 +197,7 @@ def demo_command(
         if catalogue.query is not None and catalogue.query_file is not None:
             typer.echo(f"  gzbcat query {catalogue.query_file}:")
             typer.echo(format_result(catalogue.query, "table"))
+    typer.echo(format_pitch_agreement(result.pitch, result.hart_table is not None))
     if result.figures:
         typer.secho("\nFigures", bold=True)
         for path in result.figures:
@@ -114,6 +207,28 @@ def demo_command(
     typer.secho(f"\nStatus of {result.db_url}", bold=True)
     typer.echo(format_status(result.status))
     typer.echo(f"\nDone in {result.seconds:.1f} s. Explore: gzbcat --db {result.db_url} status")
+
+
+def format_pitch_agreement(pitch: PitchAgreement | None, like_for_like: bool) -> str:
+    """The line that compares the catalogue's pitch angles with Hart et al. (2017)."""
+    if pitch is None:
+        return (
+            "\nPitch angles: the Hart et al. (2017) table is not in the shared data, so the "
+            "simulated pitch angles are random and there is nothing real to compare them with"
+        )
+    if pitch.n == 0:
+        return "\nPitch angle vs Hart et al. (2017): no galaxy has both"
+    r = "—" if pitch.pearson_r is None else f"{pitch.pearson_r:.3f}"
+    source = (
+        "the values the simulated arms were drawn from"
+        if like_for_like
+        else "the simulated arms were drawn at random: expect no correlation"
+    )
+    return (
+        f"\nPitch angle, catalogue vs Hart et al. (2017) ({source}):\n"
+        f"  Pearson r = {r} over N = {pitch.n} galaxies with arms; median |difference| "
+        f"{pitch.median_abs_difference_deg:.1f}°"
+    )
 
 
 def register(app: typer.Typer) -> None:

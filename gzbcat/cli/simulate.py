@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gzbcat.cli.common import fail
+from gzbcat.cli.common import OfflineCommand, fail
 
 __all__ = ["register", "simulate_command"]
 
@@ -43,6 +43,17 @@ def simulate_command(
             help="Ignore real subjects: built-in Moffat PSF and 100–140 px images.",
         ),
     ] = False,
+    hart_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--hart-table",
+            metavar="CSV",
+            dir_okay=False,
+            help="The Hart et al. (2017) table (../shared/data/external/"
+            "hart2017-gz2-sparcfire.csv): a galaxy borrowing a real subject takes that "
+            "galaxy's spiral pitch angle from it. Default: random pitch angles.",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic sample with known truth, in Zooniverse's export format."""
     from gzbcat.simulate import simulate
@@ -56,6 +67,7 @@ def simulate_command(
             seed=seed,
             like=like,
             real_subjects=not builtin,
+            hart_table=hart_table,
         )
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
@@ -71,6 +83,11 @@ def simulate_command(
         f"({summary.n_empty} empty, {summary.n_malformed} malformed on purpose)"
     )
     typer.echo(f"  images: {summary.image_source}")
+    if hart_table is not None:
+        typer.echo(
+            f"  pitch angles: {summary.n_hart_pitches} of {len(summary.subject_ids)} galaxies "
+            f"from {hart_table.name}, the others random"
+        )
     typer.echo(
         "  files: subjects.csv, classifications.csv, truth.json, subjects/, fitting-metadata/"
     )
@@ -79,4 +96,4 @@ def simulate_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``simulate`` command to ``app`` (the main CLI calls this)."""
-    app.command("simulate")(simulate_command)
+    app.command("simulate", cls=OfflineCommand)(simulate_command)

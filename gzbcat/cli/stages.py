@@ -133,6 +133,17 @@ def _subjects(subjects: list[int] | None, subjects_file: Path | None) -> list[in
     return list(dict.fromkeys([*(subjects or []), *from_file]))
 
 
+MaxAttemptsOption = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        min=1,
+        help="Attempts at a unit whose worker process dies (killed, out of memory, crashed) "
+        "before it is failed.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class _Queue:
     """How much of a stage's queue to work through, and how (the options every stage shares)."""
@@ -142,6 +153,7 @@ class _Queue:
     limit: int | None
     force: bool
     retry_failed: bool
+    max_attempts: int = 3
 
 
 def _check_subjects(engine: Any, subjects: list[int] | None) -> int:
@@ -172,10 +184,11 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
     """Run one stage and print its line; return how many units failed."""
     from gzbcat.stages.explain import explain_queue
     from gzbcat.stages.registry import STAGES
-    from gzbcat.stages.runner import run_stage
+    from gzbcat.stages.runner import DatabaseUnavailableError, run_stage
 
     if queue.workers < 1:
         raise fail("--workers must be at least 1")
+
     engine = open_engine(ctx)
     try:
         with progress(name) as advance:
@@ -188,12 +201,15 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
                 limit=queue.limit,
                 force=queue.force,
                 retry_failed=queue.retry_failed,
+                max_attempts=queue.max_attempts,
                 progress=advance,
                 on_due=advance.set_total,
             )
     except KeyboardInterrupt:
         typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
         raise typer.Exit(130) from None
+    except DatabaseUnavailableError as error:
+        raise fail(f"{name}: {error}; run the command again to finish", code=1) from None
     times = sorted(summary.compute_seconds)
     median = f", median compute {times[len(times) // 2]:.3f} s" if times else ""
     typer.echo(
@@ -248,10 +264,12 @@ def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None
         retry_failed: RetryOption = False,
         max_volunteers: MaxVolunteersOption = "30",
         bootstrap: BootstrapOption = 0,
+        max_attempts: MaxAttemptsOption = 3,
     ) -> None:
         from gzbcat.stages.registry import STAGES
 
-        queue = _Queue(workers, _subjects(subjects, subjects_file), limit, force, retry_failed)
+        asked = _subjects(subjects, subjects_file)
+        queue = _Queue(workers, asked, limit, force, retry_failed, max_attempts)
         chosen = list(STAGES) if names is None else names
         _run_stages(ctx, chosen, method, queue, _max_volunteers(max_volunteers), bootstrap)
 
@@ -290,6 +308,7 @@ def tune_command(
     limit: LimitOption = None,
     force: ForceOption = False,
     retry_failed: RetryOption = False,
+    max_attempts: MaxAttemptsOption = 3,
 ) -> None:
     """Fit aggregate and/or best-individual models to their images (resumable)."""
     from gzbcat.stages.registry import tune_params
@@ -298,7 +317,8 @@ def tune_command(
     # best-individual as the command spells it; best_individual as the model kind is stored
     tuned = TuneSource(source)
     chosen = list(SOURCES) if tuned is TuneSource.BOTH else [tuned.value.replace("-", "_")]
-    queue = _Queue(workers, _subjects(subjects, subjects_file), limit, force, retry_failed)
+    asked = _subjects(subjects, subjects_file)
+    queue = _Queue(workers, asked, limit, force, retry_failed, max_attempts)
     failed = _check_subjects(open_engine(ctx), queue.subjects)
     for name in chosen:
         params = tune_params(name, method, max_iterations=max_iterations, starts=starts)

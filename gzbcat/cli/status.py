@@ -18,13 +18,15 @@ def init_command(ctx: typer.Context) -> None:
 
     engine = open_engine(ctx, check=False)
     before = current_revision(engine)
-    upgrade(engine)
+    notes = upgrade(engine)
     head = head_revision()
     url = engine.url.render_as_string()
     if before == head:
         typer.echo(f"{url}: schema already at revision {head}")
     else:
         typer.echo(f"{url}: schema upgraded from {before or 'nothing'} to revision {head}")
+    for note in notes:
+        typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
 
 
 def format_status(counts: dict[str, Any]) -> str:
@@ -51,6 +53,19 @@ def format_status(counts: dict[str, Any]) -> str:
         lines.append(
             f"  failed {failure['stage']} subject {failure['subject_id']}: {failure['error']}"
         )
+    if counts["running_runs"]:
+        lines.append(f"runs going on:   {counts['running_runs']}")
+    if counts["n_interrupted_runs"]:
+        lines.append(
+            f"interrupted runs: {counts['n_interrupted_runs']} (never finished; re-running "
+            "the command finishes their work)"
+        )
+        for run in counts["interrupted_runs"]:
+            lines.append(
+                f"  run {run['run_id']} {run['stage']} started {run['started_at'][:19]} on "
+                f"{run['host']} (pid {run['pid']}): {run['units_done']} units done, "
+                f"{run['units_failed']} failed; {run['interrupted']}"
+            )
     if counts["ingest_errors"]:
         lines.append(f"ingest problems: {counts['ingest_errors']} (see table ingest_errors)")
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """The one place where SQLite and PostgreSQL differ for gzbcat.
 
 Writes: both backends accept ``INSERT … ON CONFLICT``; only the statement constructor differs.
-Reads for ``gzbcat query``: read-only transactions (``SET TRANSACTION READ ONLY`` /
-``PRAGMA query_only``) and ``SQRT`` for SQLite builds without math functions. The stage
+Reads: ``SQRT`` for SQLite builds without math functions (the sandbox of ``gzbcat query``,
+which differs most between the backends, has its own module, :mod:`gzbcat.db.sandbox`). The stage
 queue's ``SELECT … FOR UPDATE SKIP LOCKED`` needs nothing here: SQLAlchemy renders it on
 PostgreSQL and leaves it out on SQLite, where ``BEGIN IMMEDIATE`` (``db.engine``) serialises claims.
 """
@@ -10,24 +10,19 @@ PostgreSQL and leaves it out on SQLite, where ``BEGIN IMMEDIATE`` (``db.engine``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
-
-from gzbcat.db.engine import make_engine
 
 __all__ = [
     "ensure_sqrt",
+    "ensure_sqrt_sqlite3",
     "insert_ignore",
     "insert_tuples",
-    "is_write_refusal",
-    "read_only_connection",
     "upsert",
 ]
 
@@ -95,9 +90,6 @@ def insert_tuples(
     connection.exec_driver_sql(sql, [tuple(row) for row in rows])
 
 
-_PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
-
-
 def _sqrt(value: float | None) -> float | None:
     if value is None or value < 0:
         return None
@@ -114,46 +106,13 @@ def ensure_sqrt(connection: Connection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return
+    raw = connection.connection.driver_connection
+    ensure_sqrt_sqlite3(raw)  # type: ignore[arg-type]
+
+
+def ensure_sqrt_sqlite3(raw: sqlite3.Connection) -> None:
+    """:func:`ensure_sqrt` for a plain :mod:`sqlite3` connection."""
     try:
-        connection.exec_driver_sql("SELECT sqrt(4.0)").scalar()
-    except OperationalError:
-        connection.rollback()
-        raw = connection.connection.driver_connection
-        raw.create_function("sqrt", 1, _sqrt, deterministic=True)  # type: ignore[union-attr]
-
-
-@contextmanager
-def read_only_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection in a transaction that refuses writes on both backends; always rolled back.
-
-    PostgreSQL: ``SET TRANSACTION READ ONLY``. SQLite: ``PRAGMA query_only=ON``. The connection
-    comes from a private engine without a pool and is closed afterwards, so nothing a statement
-    changes in the session (a pragma, an ``ATTACH``) outlives it.
-    """
-    url = engine.url.render_as_string(hide_password=False)
-    private = make_engine(url, poolclass=NullPool)
-    try:
-        with private.connect() as connection:
-            if connection.dialect.name == "sqlite":
-                connection.exec_driver_sql("PRAGMA query_only=ON")
-                ensure_sqrt(connection)
-            elif connection.dialect.name == "postgresql":
-                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-            else:
-                raise NotImplementedError(
-                    f"gzbcat supports SQLite and PostgreSQL, not {connection.dialect.name}"
-                )
-            try:
-                yield connection
-            finally:
-                connection.rollback()
-    finally:
-        private.dispose()
-
-
-def is_write_refusal(error: DBAPIError) -> bool:
-    """Whether ``error`` is the backend refusing a write in a read-only transaction."""
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate == _PG_READ_ONLY_SQLSTATE:
-        return True
-    return "readonly database" in str(error.orig).lower()
+        raw.execute("SELECT sqrt(4.0)").fetchall()
+    except sqlite3.OperationalError:
+        raw.create_function("sqrt", 1, _sqrt, deterministic=True)

@@ -7,6 +7,8 @@ only through the Alembic revisions in ``migrations/``; :func:`upgrade` runs them
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
+    "DatabaseOpenError",
     "SchemaError",
     "check_schema",
     "current_revision",
@@ -23,6 +26,7 @@ __all__ = [
     "head_revision",
     "make_engine",
     "migrations_dir",
+    "open_database",
     "session_scope",
     "upgrade",
 ]
@@ -33,6 +37,10 @@ _WRITE_OPTION = "gzbcat_write_transaction"
 
 class SchemaError(RuntimeError):
     """The database schema is missing or older than this version of gzbcat."""
+
+
+class DatabaseOpenError(RuntimeError):
+    """A database cannot be used: the message names the URL or file and what to do."""
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
@@ -50,6 +58,80 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+CONNECT_WAIT_VARIABLE = "GZBCAT_CONNECT_WAIT"
+"""Seconds to keep trying a database server that cannot be reached when a command starts
+(default 0: say so at once). Batch jobs set it so that a server restart does not fail them."""
+
+
+def _connect_wait_seconds() -> float:
+    try:
+        return max(float(os.environ.get(CONNECT_WAIT_VARIABLE, "0") or 0), 0.0)
+    except ValueError:
+        return 0.0
+
+
+def open_database(url: str, *, check: bool = True, wait_seconds: float | None = None) -> Engine:
+    """An engine for an existing gzbcat database, tried here so that problems surface here.
+
+    A URL that names no database, a missing driver, an unreachable server or a PostgreSQL
+    database that does not exist raise :class:`DatabaseOpenError` with a one-line reason, not
+    a driver traceback. A server that cannot be reached is tried again, with backoff, for
+    ``wait_seconds`` (default ``$GZBCAT_CONNECT_WAIT``, else 0). ``check`` (everything but
+    ``gzbcat init``) also refuses a database whose schema is missing or stale, saying how to
+    fix it, and never creates a SQLite file that is not there.
+    """
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseOpenError(f"{url!r} is not a database URL ({error})") from None
+    shown = parsed.render_as_string(hide_password=True)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if check and file and file != ":memory:" and not Path(file).expanduser().exists():
+        raise DatabaseOpenError(
+            f"no database at {file} (gzbcat init creates one: gzbcat --db {shown} init)"
+        )
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + (
+        _connect_wait_seconds() if wait_seconds is None else wait_seconds
+    )
+    pause = 0.5
+    while True:
+        engine: Engine | None = None
+        try:
+            engine = make_engine(url)
+            with engine.connect():
+                pass
+            if check:
+                check_schema(engine)
+            return engine
+        except (ArgumentError, ImportError, OSError, DBAPIError, SchemaError) as error:
+            if engine is not None:
+                engine.dispose()
+            server_away = isinstance(error, OperationalError) and file is None
+            remaining = deadline - time.monotonic()
+            if not server_away or remaining <= 0:
+                raise DatabaseOpenError(_open_failure(shown, error)) from None
+            time.sleep(min(pause, remaining))  # a restarting server: try again
+            pause = min(2 * pause, 8.0)
+
+
+def _open_failure(shown: str, error: Exception) -> str:
+    """The one line :func:`open_database` says about ``error`` (``shown``: the URL, no password)."""
+    from sqlalchemy.exc import ArgumentError
+
+    if isinstance(error, SchemaError):
+        return str(error)
+    if isinstance(error, ArgumentError):
+        return f"{shown}: {error}"
+    if isinstance(error, ImportError):
+        return f"{shown}: its database driver is not installed ({error})"
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return f"cannot open the database {shown}: {reason}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -106,14 +188,27 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` (Alembic, in-process)."""
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Create or upgrade the schema to ``revision`` (Alembic, in-process).
+
+    On PostgreSQL it also sets up the read-only role of ``gzbcat query`` and grants it this
+    catalogue (:func:`gzbcat.db.sandbox.ensure_reader_role`), each time, so that databases
+    created before the role existed, and tables added by later revisions, get it. Returns
+    notes for the user: what could not be set up and why (empty when all is well).
+    """
     from alembic import command
 
+    from gzbcat.db.sandbox import ensure_reader_role
+
     config = _alembic_config(engine)
+    notes: list[str] = []
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        note = ensure_reader_role(connection)
+        if note:
+            notes.append(note)
+    return notes
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -323,7 +323,11 @@ class Fit(Base):
 
 
 class Run(Base):
-    """One invocation of a stage: its parameters, code version and host."""
+    """One invocation of a stage or an ingest: its parameters, code version, host and process.
+
+    ``finished_at`` stays NULL for a run whose process was killed; ``gzbcat status`` tells
+    such a run by its process being gone (same host) or its heartbeat being stale.
+    """
 
     __tablename__ = "runs"
 
@@ -333,8 +337,14 @@ class Run(Base):
     params_hash: Mapped[str] = mapped_column(String(64))
     code_version: Mapped[str] = mapped_column(String(32))
     host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer, doc="process id on host")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="heartbeat of a running stage (about once a minute)"
+    )
+    units_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    units_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StageUnit(Base):
@@ -350,7 +360,12 @@ class StageUnit(Base):
     state: Mapped[str] = mapped_column(String(16))
     params_hash: Mapped[str | None] = mapped_column(String(64))
     input_hash: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        doc="computes started since the unit last became due (a unit whose process keeps "
+        "dying is failed after --max-attempts)",
+    )
     worker: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     seconds: Mapped[float | None] = mapped_column(Float)

@@ -30,7 +30,8 @@ split in layers so that each can be tested on its own:
   that panels never drift from the model;
 * drawing (:mod:`~gzbcat.plots.subject`, :mod:`~gzbcat.plots.catalogue`, with the shared look
   in :mod:`~gzbcat.plots.style`): value types and arrays → a matplotlib
-  :class:`~matplotlib.figure.Figure`.
+  :class:`~matplotlib.figure.Figure`; :func:`draw_model` draws one rendered model with its
+  outlines on any axes (the Python API's ``Catalogue.plot``).
 
 Writing figure files from the database (``plot_subject_files``, ``plot_subjects``,
 ``plot_catalogue``) lives in :mod:`gzbcat.catalogue.figures`; those names and the loaders
@@ -51,12 +52,14 @@ from typing import Any
 from gzbcat.plots import data, style
 from gzbcat.plots.catalogue import draw_catalogue
 from gzbcat.plots.data import *  # noqa: F403 - every public name of the module
-from gzbcat.plots.panels import subject_panels
+from gzbcat.plots.panels import display_limits, subject_panels
 from gzbcat.plots.style import *  # noqa: F403 - every public name of the module
-from gzbcat.plots.subject import draw_subject
+from gzbcat.plots.subject import draw_model, draw_subject
 
 __all__ = [
+    "display_limits",
     "draw_catalogue",
+    "draw_model",
     "draw_subject",
     "load_catalogue_plot_data",  # noqa: F405 - resolved by __getattr__ below
     "load_subject_plot_data",  # noqa: F405 - resolved by __getattr__ below

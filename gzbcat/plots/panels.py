@@ -9,20 +9,21 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from gzbcat.geometry import shape_vertices
-from gzbcat.model import Method, SersicComponent, SpiralArm
+from gzbcat.model import Method, SersicComponent, SpiralArm, SubjectImage
 from gzbcat.plots.data import FitSummary, Overlay, SubjectPanels, SubjectPlotData
 from gzbcat.plots.style import format_value
 from gzbcat.rendering import render_model
 
-__all__ = ["subject_panels"]
+__all__ = ["component_outline", "display_limits", "subject_panels"]
 
 
 def _component_params(comp: SersicComponent) -> tuple[float, float, float, float, float]:
     return (comp.mux, comp.muy, comp.re, comp.q, comp.roll)
 
 
-def _outline(name: str, comp: SersicComponent) -> np.ndarray:
-    """The §5.1 outline of a component: a box for the bar, an ellipse otherwise."""
+def component_outline(name: str, comp: SersicComponent) -> np.ndarray:
+    """The §5.1 outline of a component, (N, 2) image-frame vertices: a box for the bar, an
+    ellipse otherwise."""
     kind = "box" if name == "bar" else "ellipse"
     return shape_vertices(_component_params(comp), kind)[0]
 
@@ -49,7 +50,9 @@ def _overlays(data: SubjectPlotData) -> list[Overlay]:
     out: list[Overlay] = []
     for model_id, model in data.volunteers.items():
         for name, comp in model.components().items():
-            out.append(Overlay("volunteers", name, "volunteer", _outline(name, comp), model_id))
+            out.append(
+                Overlay("volunteers", name, "volunteer", component_outline(name, comp), model_id)
+            )
         for arm in model.arms:
             out.append(Overlay("volunteers", "arm", "volunteer", arm.points, model_id))
     if data.aggregate is None:
@@ -60,9 +63,13 @@ def _overlays(data: SubjectPlotData) -> list[Overlay]:
             member = data.volunteers.get(model_id)
             member_comp = getattr(member, name, None) if member is not None else None
             if member_comp is not None:
-                outline = _outline(name, member_comp)
+                outline = component_outline(name, member_comp)
                 out.append(Overlay("aggregate", name, "member", outline, model_id))
-        out.append(Overlay("aggregate", name, "aggregate", _outline(name, comp), data.aggregate_id))
+        out.append(
+            Overlay(
+                "aggregate", name, "aggregate", component_outline(name, comp), data.aggregate_id
+            )
+        )
     for index, arm in enumerate(data.aggregate.arms):
         part = f"arm:{index}"
         for model_id in data.members.get(part, ()):
@@ -99,6 +106,20 @@ def _caption(data: SubjectPlotData, missing: Mapping[str, str]) -> str:
     return caption
 
 
+def display_limits(image: SubjectImage) -> tuple[float, float]:
+    """The data values shown as black and white: the 0.5 and 99.8 percentiles of the finite
+    unmasked pixels, so that a few hot pixels do not wash out the galaxy."""
+    values = np.asarray(image.image, dtype=np.float64)[~np.asarray(image.mask, dtype=bool)]
+    values = values[np.isfinite(values)]
+    if values.size:
+        low, high = (float(v) for v in np.percentile(values, [0.5, 99.8]))
+    else:
+        low, high = 0.0, 1.0
+    if not high > low:
+        high = low + 1.0
+    return low, high
+
+
 def subject_panels(data: SubjectPlotData) -> SubjectPanels:
     """The arrays and lines of a subject figure: pure numpy and the renderer, no drawing.
 
@@ -115,14 +136,7 @@ def subject_panels(data: SubjectPlotData) -> SubjectPanels:
 
     excluded = np.asarray(image.mask, dtype=bool)
     shown = np.ma.masked_array(np.asarray(image.image, dtype=np.float64), mask=excluded)
-    good = shown.compressed()
-    good = good[np.isfinite(good)]
-    if good.size:
-        low, high = (float(v) for v in np.percentile(good, [0.5, 99.8]))
-    else:
-        low, high = 0.0, 1.0
-    if not high > low:
-        high = low + 1.0
+    low, high = display_limits(image)
 
     if not data.volunteers:
         missing["volunteers"] = "no volunteer models: run gzbcat ingest classifications"

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gzbcat.model import GalaxyModel, Method
 from gzbcat.plots.data import Overlay, SubjectPanels, SubjectPlotData
-from gzbcat.plots.panels import subject_panels
+from gzbcat.plots.panels import component_outline, subject_panels
 from gzbcat.plots.style import (
     ARCSEC_PER_PIXEL,
     ARM_COLOURS,
@@ -23,12 +24,14 @@ from gzbcat.plots.style import (
     residual_map,
     stretch_norm,
 )
+from gzbcat.rendering.render import arm_polyline
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
-__all__ = ["draw_subject"]
+__all__ = ["draw_model", "draw_subject"]
 
 
 def _draw_image(ax: Axes, values: np.ndarray, norm: Any, cmap: Any, gid: str) -> Any:
@@ -209,3 +212,71 @@ def draw_subject(data: SubjectPlotData, panels: SubjectPanels | None = None) -> 
     figure.text(0.5, 0.01, panels.caption, ha="center", va="bottom", fontsize=9)
     figure.get_layout_engine().set(rect=(0.0, 0.01 + 0.045 * lines, 1.0, 0.99 - 0.045 * lines))
     return figure
+
+
+def draw_model(
+    ax: Axes,
+    rendered: np.ndarray,
+    model: GalaxyModel,
+    *,
+    limits: tuple[float, float],
+    title: str | None = None,
+    method: Method = Method.CORRECTED,
+    outlines: bool = True,
+) -> AxesImage:
+    """Draw one rendered model on ``ax`` with its outlines, on the data's display stretch.
+
+    Parameters
+    ----------
+    ax
+        The axes to draw on.
+    rendered
+        (H, W) image of ``model`` (normally :func:`render_model` with the subject's PSF), in
+        the units of the subject image; the artist (gid ``model``) holds it unstretched.
+    model
+        The model: its components are outlined as in panel 2 and its arms drawn along the
+        poly-lines the renderer uses.
+    limits
+        Data values shown as black and white (:func:`~gzbcat.plots.panels.display_limits` of
+        the subject image), so the model looks like the data it was fitted to.
+    title
+        Shown above the axes.
+    method
+        The method the arms are placed with (as the model was rendered).
+    outlines
+        False: the image alone.
+    """
+    require_matplotlib()
+    shown = _draw_image(ax, rendered, stretch_norm(limits), grey_map(), "model")
+    height, width = rendered.shape
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(-0.5, height - 0.5)
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    if not outlines:
+        return shown
+    for name, comp in model.components().items():
+        vertices = component_outline(name, comp)
+        ax.plot(
+            vertices[:, 0],
+            vertices[:, 1],
+            color=COMPONENT_COLOURS[name],
+            lw=1.8,
+            path_effects=outlined(),
+            label=name,
+        )
+    for index, arm in enumerate(model.arms):
+        points = arm_polyline(arm, model.disk, method=method)
+        if len(points):
+            colour = ARM_COLOURS[index % len(ARM_COLOURS)]
+            ax.plot(
+                points[:, 0],
+                points[:, 1],
+                color=colour,
+                lw=1.8,
+                path_effects=outlined(),
+                label=f"arm {index}",
+            )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+    return shown

@@ -23,17 +23,20 @@ arms at realistic rates and within the bounds of spec §4.1; it is rendered with
 renderer (spec §7), convolved with a PSF and given Gaussian noise of σ² = sky² + k·model
 (:func:`observe`). Image sizes, PSFs, masks and noise levels come from the real subjects in
 ``../shared/data/galaxy-builder`` when that folder is available, else from a built-in Moffat
-PSF and 100–140 px images (:func:`builtin_setup`).
+PSF and 100–140 px images (:func:`builtin_setup`). Given the Hart et al. (2017) table
+(``hart_table``), a galaxy that borrows a real subject also takes that galaxy's spiral pitch
+angle (:mod:`gzbcat.simulate.reference`), so pitch angles can be checked against Hart's.
 
 Simulated volunteers (:func:`draw_volunteer`) draw the truth with the scatter and biases
 people show, and the parser's inverse turns each drawing into annotation JSON; a few
 classifications are junk on purpose (see :mod:`gzbcat.simulate.volunteers`).
 
-Modules: ``setups`` (image sizes, PSFs, masks and noise, real or built-in), ``truth`` (the true
-galaxy and its observed image), ``volunteers`` (what each volunteer draws, junk included) with
-``sliders`` (how they set the sliders and how the export records them), ``crowd`` (who
-classifies each subject, and when), ``records`` (the export rows), ``writer`` (the files) and
-``sample`` (:func:`simulate`, which ties them together).
+Modules: ``setups`` (image sizes, PSFs, masks and noise, real or built-in), ``reference``
+(real galaxies' pitch angles from Hart et al. 2017), ``truth`` (the true galaxy and its
+observed image), ``volunteers`` (what each volunteer draws, junk included) with ``sliders`` (how
+they set the sliders and how the export records them), ``crowd`` (who classifies each subject,
+and when), ``records`` (the export rows), ``writer`` (the files) and ``sample``
+(:func:`simulate`, which ties them together).
 
 Every random draw comes from one ``numpy.random.Generator`` seeded with ``seed``, and no value
 depends on the clock or on dict order, so one seed always gives byte-identical files.
@@ -49,6 +52,12 @@ from gzbcat.simulate.records import (
     WORKFLOW_ID,
     WORKFLOW_NAME,
     WORKFLOW_VERSION,
+)
+from gzbcat.simulate.reference import (
+    HartPitch,
+    HartTableError,
+    hart_pitch_deg,
+    read_hart_pitches,
 )
 from gzbcat.simulate.sample import *  # noqa: F403 - every public name of the module
 from gzbcat.simulate.setups import ImageSetup, builtin_setup, moffat_psf, real_setups
@@ -67,9 +76,13 @@ __all__ = [
     "WORKFLOW_ID",
     "WORKFLOW_NAME",
     "WORKFLOW_VERSION",
+    "HartPitch",
+    "HartTableError",
     "ImageSetup",
     "builtin_setup",
+    "hart_pitch_deg",
     "moffat_psf",
+    "read_hart_pitches",
     "real_setups",
 ]
 __all__ += sample.__all__

@@ -29,6 +29,7 @@ from gzbcat.simulate.records import (
     retirement,
     subject_row,
 )
+from gzbcat.simulate.reference import HartPitch, read_hart_pitches
 from gzbcat.simulate.setups import ImageSetup, builtin_setup, real_setups, resolve_like
 from gzbcat.simulate.truth import Observation, make_galaxy, observe
 from gzbcat.simulate.volunteers import JUNK_FRACTION, VolunteerNotes, draw_volunteer
@@ -69,6 +70,9 @@ class SimulationSummary:
         ``"builtin"`` or the folder the real subjects came from.
     files
         Every file written, relative to ``outdir``, sorted.
+    n_hart_pitches
+        Galaxies whose arms took the pitch angle of their real galaxy from the Hart et al.
+        (2017) table (``hart_table`` of :func:`simulate`); 0 without it.
     """
 
     outdir: Path
@@ -80,6 +84,7 @@ class SimulationSummary:
     n_components: dict[str, int]
     image_source: str
     files: tuple[str, ...]
+    n_hart_pitches: int = 0
 
 
 def simulate(
@@ -91,6 +96,7 @@ def simulate(
     like: Path | None = None,
     real_subjects: bool = True,
     junk_fraction: float = JUNK_FRACTION,
+    hart_table: Path | None = None,
 ) -> SimulationSummary:
     """Write a synthetic Galaxy Builder sample with known truth into ``outdir``.
 
@@ -115,6 +121,13 @@ def simulate(
         available (ignored when ``like`` is given).
     junk_fraction
         Fraction of classifications that are junk (half empty, half malformed).
+    hart_table
+        The Hart et al. (2017) CSV (``../shared/data/external/hart2017-gz2-sparcfire.csv``):
+        a galaxy whose borrowed real subject has a row there (by SDSS DR7 id) takes that
+        row's pitch angle (:mod:`gzbcat.simulate.reference`), recorded as
+        ``pitch_reference`` in ``truth.json``. None: every pitch angle is drawn at random.
+        Either way the same random numbers are drawn; without it the files are those of
+        earlier versions, byte for byte.
 
     Returns
     -------
@@ -123,7 +136,8 @@ def simulate(
     Raises
     ------
     ValueError
-        If ``galaxies`` or ``volunteers`` is negative, or ``like`` holds no readable subject.
+        If ``galaxies`` or ``volunteers`` is negative, or ``like`` holds no readable subject;
+        :class:`~gzbcat.simulate.reference.HartTableError` if ``hart_table`` cannot be read.
     """
     if galaxies < 0 or volunteers < 0:
         raise ValueError("galaxies and volunteers must be ≥ 0")
@@ -132,6 +146,7 @@ def simulate(
     rng = np.random.default_rng(seed)
     like_dir = resolve_like(like, real_subjects)
     setups = _real_setups(like_dir, galaxies)
+    hart = read_hart_pitches(hart_table) if hart_table is not None else {}
     crowd = Crowd.draw(rng, volunteers)
 
     files: list[str] = []
@@ -139,10 +154,14 @@ def simulate(
     for index in range(galaxies):
         subject_id = SUBJECT_ID_BASE + index + 1
         setup = setups[index % len(setups)] if setups else builtin_setup(rng)
-        observation = observe(rng, make_galaxy(rng, setup.shape), setup)
+        reference = _hart_pitch(setup, hart)
+        pitch_deg = reference.pitch_angle_deg if reference is not None else None
+        observation = observe(rng, make_galaxy(rng, setup.shape, pitch_deg=pitch_deg), setup)
         files += write_subject_files(outdir, subject_id, observation, setup)
         subjects.append(
-            _classify_subject(rng, subject_id, setup, observation, crowd, volunteers, junk_fraction)
+            _classify_subject(
+                rng, subject_id, setup, observation, crowd, volunteers, junk_fraction, reference
+            )
         )
 
     ordered = _in_order_made(subjects)
@@ -158,10 +177,13 @@ def simulate(
             junk_fraction=junk_fraction,
             real_images=bool(setups),
             subjects=_truth_by_subject(subjects, ids),
+            pitch_table=None if hart_table is None else Path(hart_table).name,
         )
     )
     image_source = str(like_dir) if setups else "builtin"
     summary = _summary(outdir, subjects, ordered, ids, image_source, files)
+    if hart_table is not None:
+        log.info("%d galaxies took their pitch angle from %s", summary.n_hart_pitches, hart_table)
     log.info(
         "simulated %d galaxies × %d volunteers into %s (%d malformed, %d empty)",
         galaxies,
@@ -200,6 +222,7 @@ class _Subject:
     row: list[Any]
     truth_entry: dict[str, Any]
     classifications: list[_Classification]
+    hart_pitch: HartPitch | None = None
 
 
 def _real_setups(like_dir: Path | None, galaxies: int) -> list[ImageSetup]:
@@ -212,6 +235,17 @@ def _real_setups(like_dir: Path | None, galaxies: int) -> list[ImageSetup]:
     return setups
 
 
+def _hart_pitch(setup: ImageSetup, hart: dict[int, HartPitch]) -> HartPitch | None:
+    """The Hart et al. row of the real galaxy whose set-up and metadata ``setup`` lends."""
+    if not hart or setup.metadata is None:
+        return None
+    try:
+        dr7objid = int(setup.metadata.get("SDSS dr7 id", ""))
+    except (TypeError, ValueError):
+        return None
+    return hart.get(dr7objid)
+
+
 def _classify_subject(
     rng: np.random.Generator,
     subject_id: int,
@@ -220,6 +254,7 @@ def _classify_subject(
     crowd: Crowd,
     volunteers: int,
     junk_fraction: float,
+    hart_pitch: HartPitch | None = None,
 ) -> _Subject:
     """Give a subject its metadata and have ``volunteers`` volunteers classify it."""
     truth = observation.model
@@ -239,8 +274,9 @@ def _classify_subject(
         subject_id=subject_id,
         truth=truth,
         row=subject_row(subject_id, metadata, volunteers, schedule),
-        truth_entry=subject_truth(observation, setup),
+        truth_entry=subject_truth(observation, setup, hart_pitch),
         classifications=classifications,
+        hart_pitch=hart_pitch,
     )
 
 
@@ -312,6 +348,7 @@ def _summary(
         n_components=_count_components(subject.truth for subject in subjects),
         image_source=image_source,
         files=tuple(sorted(files)),
+        n_hart_pitches=sum(subject.hart_pitch is not None for subject in subjects),
     )
 
 

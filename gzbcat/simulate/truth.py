@@ -19,6 +19,7 @@ from gzbcat.simulate.setups import ImageSetup
 
 __all__ = [
     "ARM_COUNT_WEIGHTS",
+    "PITCH_RANGE_DEG",
     "P_BAR",
     "P_BULGE",
     "Observation",
@@ -30,6 +31,7 @@ __all__ = [
 P_BULGE = 0.6  # galaxies with a bulge
 P_BAR = 0.35  # galaxies with a bar (GZ2 strong + weak bars in spiral samples)
 ARM_COUNT_WEIGHTS = (0.12, 0.08, 0.52, 0.16, 0.12)  # P(0, 1, 2, 3, 4 arms): grand design first
+PITCH_RANGE_DEG = (5.0, 40.0)  # arm pitch angles are kept in this range (degrees)
 
 
 def log_spiral_image_points(
@@ -56,22 +58,31 @@ def log_spiral_image_points(
 
 
 def _arm_fits(
-    rng: np.random.Generator, disk: SersicComponent, bar: SersicComponent | None, size: int
+    rng: np.random.Generator,
+    disk: SersicComponent,
+    bar: SersicComponent | None,
+    size: int,
+    pitch_deg: float | None = None,
 ) -> list[LogSpiralFit]:
     """0–4 log-spiral arms of one galaxy: one pitch and chirality, evenly spaced in phase.
 
-    Arms start at the end of the bar (or at 0.2–0.45 Re without one) and run out to
-    1.6–2.4 disk Re, at most 0.45 of the cutout and at most 1.6π in angle.
+    The galaxy's pitch is ``pitch_deg`` when given, else drawn from 10°–30° (the draw is made
+    either way, so the rest of the galaxy does not depend on where its pitch came from); each
+    arm scatters about it by 1.5° within :data:`PITCH_RANGE_DEG`. Arms start at the end of the
+    bar (or at 0.2–0.45 Re without one) and run out to 1.6–2.4 disk Re, at most 0.45 of the
+    cutout and at most 1.6π in angle.
     """
     n_arms = int(rng.choice(len(ARM_COUNT_WEIGHTS), p=ARM_COUNT_WEIGHTS))
     if n_arms == 0:
         return []
     pitch = float(rng.uniform(10.0, 30.0))
+    if pitch_deg is not None:
+        pitch = abs(float(pitch_deg))
     chirality = 1 if rng.random() < 0.5 else -1
     phase = float(rng.uniform(0.0, 2 * math.pi))
     fits = []
     for k in range(n_arms):
-        arm_pitch = float(np.clip(pitch + rng.normal(0.0, 1.5), 5.0, 40.0))
+        arm_pitch = float(np.clip(pitch + rng.normal(0.0, 1.5), *PITCH_RANGE_DEG))
         tan_phi = math.tan(math.radians(arm_pitch))
         if bar is not None:
             r_start = bar.re * float(rng.uniform(1.0, 1.3))
@@ -90,7 +101,9 @@ def _arm_fits(
     return fits
 
 
-def make_galaxy(rng: np.random.Generator, shape: tuple[int, int]) -> GalaxyModel:
+def make_galaxy(
+    rng: np.random.Generator, shape: tuple[int, int], *, pitch_deg: float | None = None
+) -> GalaxyModel:
     """Draw a realistic galaxy for a cutout of ``shape``, in the image frame.
 
     A disk always; a bulge in 60 % and a bar in 35 % of galaxies; 0–4 arms weighted toward
@@ -107,6 +120,10 @@ def make_galaxy(rng: np.random.Generator, shape: tuple[int, int]) -> GalaxyModel
         The generator every draw comes from.
     shape
         (H, W) of the cutout, image pixels.
+    pitch_deg
+        The pitch-angle magnitude its arms scatter about (degrees; a real galaxy's, see
+        :mod:`gzbcat.simulate.reference`), or None to draw one. The same random numbers are
+        drawn either way, so the disk, bulge, bar and arm count do not depend on it.
     """
     height, width = shape
     size = min(height, width)
@@ -152,7 +169,7 @@ def make_galaxy(rng: np.random.Generator, shape: tuple[int, int]) -> GalaxyModel
             c,
         )
     arms = []
-    for fit in _arm_fits(rng, disk, bar, size):
+    for fit in _arm_fits(rng, disk, bar, size, pitch_deg):
         theta = np.linspace(fit.t_min, fit.t_max, 100)
         arms.append(
             SpiralArm(

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from gzbcat.simulate.records import CANVAS_PX, CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
+from gzbcat.simulate.reference import HartPitch
 from gzbcat.simulate.setups import ImageSetup
 from gzbcat.simulate.truth import Observation
 
@@ -149,11 +150,14 @@ def _write_csv(
     return name
 
 
-def subject_truth(observation: Observation, setup: ImageSetup) -> dict[str, Any]:
+def subject_truth(
+    observation: Observation, setup: ImageSetup, hart_pitch: HartPitch | None = None
+) -> dict[str, Any]:
     """One subject's entry of ``truth.json`` without its classifications: the true model
-    (image frame, fit-target units) and the image it was observed in."""
+    (image frame, fit-target units), the image it was observed in and, when its arms took
+    a real galaxy's pitch angle, that Hart et al. (2017) value (``pitch_reference``)."""
     height, width = setup.shape
-    return {
+    entry: dict[str, Any] = {
         "model": observation.model.to_dict(),
         "image": {
             "width": width,
@@ -165,6 +169,13 @@ def subject_truth(observation: Observation, setup: ImageSetup) -> dict[str, Any]
             "psf": setup.psf.tolist(),
         },
     }
+    if hart_pitch is not None:
+        entry["pitch_reference"] = {
+            "dr7objid": hart_pitch.dr7objid,
+            "pitch_angle_deg": hart_pitch.pitch_angle_deg,
+            "column": hart_pitch.column,
+        }
+    return entry
 
 
 def write_truth(
@@ -176,9 +187,13 @@ def write_truth(
     junk_fraction: float,
     real_images: bool,
     subjects: Mapping[str, Any],
+    pitch_table: str | None = None,
 ) -> str:
     """Write ``truth.json``: how the sample was made, and per subject (keyed by its id) the
-    :func:`subject_truth` entry with ``classifications``, the notes of each keyed by its id."""
+    :func:`subject_truth` entry with ``classifications``, the notes of each keyed by its id.
+
+    ``pitch_table`` names the table real pitch angles came from (the key is left out
+    without one, so such samples stay byte-identical to earlier ones)."""
     document = {
         "generator": "gzbcat.simulate",
         "seed": seed,
@@ -190,5 +205,7 @@ def write_truth(
         "intensity_units": "fit target: the cutout divided by its multiplier",
         "subjects": subjects,
     }
+    if pitch_table is not None:
+        document["pitch_table"] = pitch_table
     (outdir / "truth.json").write_text(json.dumps(document, separators=(",", ":")))
     return "truth.json"

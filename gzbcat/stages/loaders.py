@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from gzbcat.db import schema
 
-__all__ = ["hash_groups", "model_ids_by_subject"]
+__all__ = ["hash_groups", "model_ids_by_subject", "tuned_model_ids"]
 
 
 def model_ids_by_subject(
@@ -34,6 +34,19 @@ def model_ids_by_subject(
     for subject_id, model_id in session.execute(query):
         grouped[subject_id].append(model_id)
     return dict(grouped)
+
+
+def tuned_model_ids(session: Session, subject_id: int) -> dict[str | None, int]:
+    """The subject's newest tuned model per source kind: ``aggregate`` or ``best_individual``
+    → model id (None: a tuned model whose source is gone)."""
+    source = aliased(schema.Model)
+    query = (
+        select(source.kind, schema.Model.model_id)
+        .outerjoin(source, source.model_id == schema.Model.source_model_id)
+        .where(schema.Model.subject_id == subject_id, schema.Model.kind == schema.ModelKind.TUNED)
+        .order_by(schema.Model.model_id)
+    )
+    return {kind: int(model_id) for kind, model_id in session.execute(query)}
 
 
 def hash_groups(*parts: Iterable[Any]) -> str:

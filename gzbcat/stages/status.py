@@ -1,4 +1,4 @@
-"""What the database holds: counts for ``gzbcat status``."""
+"""What the database holds: counts for ``gzbcat status``, and the runs that never finished."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from sqlalchemy import Engine, func, select
 
 from gzbcat.db import schema
 from gzbcat.db.engine import session_scope
+from gzbcat.stages.runs import unfinished_runs
 
 __all__ = ["status"]
 
 
 def status(engine: Engine) -> dict[str, Any]:
-    """Counts of everything ingest and the stages have written (for ``gzbcat status``)."""
+    """Counts of everything ingest and the stages have written (for ``gzbcat status``).
+
+    ``interrupted_runs`` lists the runs (newest 20) that never finished and whose process
+    is known to be gone, each with the units it finished; ``running_runs`` counts the
+    unfinished runs that may still be going (runs recorded before runs had a process id
+    and a heartbeat are in neither).
+    """
     with session_scope(engine) as session:
 
         def grouped(column: Any, *where: Any) -> dict[str, int]:
@@ -39,6 +46,8 @@ def status(engine: Engine) -> dict[str, Any]:
                 .limit(20)
             )
         ]
+        unfinished = unfinished_runs(session)
+        interrupted = [run.as_dict() for run in unfinished if run.interrupted]
         return {
             "subjects": session.scalar(select(func.count()).select_from(schema.Subject)) or 0,
             "images": grouped(schema.SubjectImage.sigma_source),
@@ -64,6 +73,13 @@ def status(engine: Engine) -> dict[str, Any]:
             or 0,
             "stage_units": units,
             "failures": failures,
+            "running_runs": sum(
+                1
+                for run in unfinished
+                if not run.interrupted and (run.pid is not None or run.last_seen_at is not None)
+            ),
+            "interrupted_runs": interrupted[:20],
+            "n_interrupted_runs": len(interrupted),
             "ingest_errors": session.scalar(select(func.count()).select_from(schema.IngestError))
             or 0,
         }

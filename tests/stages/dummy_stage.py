@@ -1,12 +1,14 @@
 """A stage for testing the runner: every compute appends a line to a marker file.
 
-Run as ``python -m tests.stages.dummy_stage URL MARKER SLEEP_SECONDS WORKERS`` to drain the
-queue from another process.
+Run as ``python -m tests.stages.dummy_stage URL MARKER SLEEP_SECONDS WORKERS [DYING]`` to drain
+the queue from another process (``DYING``: comma-separated subject ids whose compute kills its
+own process).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +31,12 @@ class DummyParams:
     version: int = 1
     unfittable_subjects: tuple[int, ...] = ()
     unrebuildable_subjects: tuple[int, ...] = ()
+    dying_subjects: tuple[int, ...] = ()
+    """Their compute kills its own process (SIGKILL), as a crash or the OOM killer would."""
+    dies_once: bool = False
+    """Dying subjects die on their first attempt only (a flag file beside the marker)."""
+    unstorable_subjects: tuple[int, ...] = ()
+    """Their outputs compute, but ``store`` raises."""
 
 
 class TwoPartError(Exception):
@@ -57,6 +65,12 @@ def compute(subject_id: int, params: DummyParams) -> float:
         raise FitError("no_disk", f"subject {subject_id} has no disk")
     if subject_id in params.unrebuildable_subjects:
         raise TwoPartError("broken", f"subject {subject_id}")
+    if subject_id in params.dying_subjects:
+        flag = f"{params.marker}.died-{subject_id}"
+        if not (params.dies_once and os.path.exists(flag)):
+            with open(flag, "a") as file:
+                file.write(f"{os.getpid()}\n")
+            os.kill(os.getpid(), signal.SIGKILL)
     fd = os.open(params.marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, f"{subject_id}\n".encode())
@@ -66,6 +80,10 @@ def compute(subject_id: int, params: DummyParams) -> float:
 
 
 def store(session: Session, subject_id: int, outputs: float, context: StoreContext) -> None:
+    if subject_id in context.params.unstorable_subjects:
+        session.add(schema.Model(subject_id=subject_id, kind="aggregate"))
+        session.flush()  # written, then rolled back with the rest of the unit
+        raise ValueError(f"outputs of subject {subject_id} do not fit the table")
     session.execute(
         delete(schema.Model).where(
             schema.Model.subject_id == subject_id, schema.Model.kind == "aggregate"
@@ -95,11 +113,12 @@ STAGE = Stage(name="dummy", inputs=inputs, load=load, compute=compute, store=sto
 
 if __name__ == "__main__":
     url, marker, sleep_seconds, workers = sys.argv[1:5]
+    dying = tuple(int(i) for i in sys.argv[5].split(",")) if len(sys.argv) > 5 else ()
     engine = make_engine(url)
     run_stage(
         engine,
         STAGE,
-        DummyParams(marker=marker, sleep_seconds=float(sleep_seconds)),
+        DummyParams(marker=marker, sleep_seconds=float(sleep_seconds), dying_subjects=dying),
         workers=int(workers),
         lease_seconds=60,
     )

@@ -102,7 +102,9 @@ def test_new_classifications_make_only_their_subject_due(
     assert (summary.due, summary.done) == (1, 1)
     with session_scope(engine) as session:
         redone = session.scalars(
-            select(schema.StageUnit.subject_id).where(schema.StageUnit.attempts == 2)
+            select(schema.Model.subject_id).where(
+                schema.Model.kind == "aggregate", schema.Model.run_id == summary.run_id
+            )
         ).all()
         assert redone == [int(late_subject)]
         assert (

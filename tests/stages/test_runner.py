@@ -164,7 +164,10 @@ def test_expired_leases_are_claimed_again(engine: Engine, tmp_path: Path) -> Non
     assert computed(marker) == Counter(ids)
 
 
-def _worker(db_url: str, marker: Path, sleep: float, workers: int = 1) -> subprocess.Popen:
+def _worker(
+    db_url: str, marker: Path, sleep: float, workers: int = 1, dying: list[int] | None = None
+) -> subprocess.Popen:
+    """A runner of the dummy stage in another process (``dying``: units that kill it)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -174,6 +177,7 @@ def _worker(db_url: str, marker: Path, sleep: float, workers: int = 1) -> subpro
             str(marker),
             str(sleep),
             str(workers),
+            *([",".join(map(str, dying))] if dying else []),
         ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -192,6 +196,9 @@ def test_a_killed_run_resumes_with_every_unit_done_once(
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert states(engine)["done"] < 12
+    (interrupted,) = status(engine)["interrupted_runs"]  # named, with what it finished
+    assert interrupted["pid"] == process.pid
+    assert interrupted["units_done"] == states(engine)["done"] >= 2
     summary = run_stage(engine, STAGE, DummyParams(marker=str(marker)))
     assert states(engine) == {"done": 12}
     assert set(computed(marker)) == set(ids)
