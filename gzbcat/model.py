@@ -163,6 +163,14 @@ class SersicComponent:
     errors
         1σ uncertainty per parameter name (``COMPONENT_PARAMETERS``); a missing name means
         unknown. Infinite values mean "unconstrained" (spec §5.5).
+    error_flags
+        Why a parameter has no error, per parameter name: ``fixed`` (not fitted),
+        ``at_bound`` (the fit left it on a bound), ``undetermined`` (the fit's curvature
+        does not constrain it). Empty where nobody said.
+    scatter
+        Spread of the volunteers' values per parameter name (aggregate components: the
+        sample std of the cluster members, spec §5.5; the tuning priors' widths, spec §8.3).
+        Not an error of this component's parameters: ``errors`` is.
     """
 
     mux: float
@@ -174,6 +182,8 @@ class SersicComponent:
     n: float = 1.0
     c: float = 2.0
     errors: Mapping[str, float] = field(default_factory=dict, compare=False)
+    error_flags: Mapping[str, str] = field(default_factory=dict, compare=False)
+    scatter: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     def parameters(self) -> dict[str, float]:
         """The eight shape and brightness parameters as plain floats."""
@@ -187,6 +197,10 @@ class SersicComponent:
         out: dict[str, Any] = self.parameters()
         if self.errors:
             out["errors"] = {k: _finite_or_none(v) for k, v in self.errors.items()}
+        if self.error_flags:
+            out["error_flags"] = dict(self.error_flags)
+        if self.scatter:
+            out["scatter"] = {k: _finite_or_none(v) for k, v in self.scatter.items()}
         return out
 
     @classmethod
@@ -194,9 +208,14 @@ class SersicComponent:
         errors = {
             k: (math.inf if v is None else float(v)) for k, v in (data.get("errors") or {}).items()
         }
+        scatter = {
+            k: (math.inf if v is None else float(v)) for k, v in (data.get("scatter") or {}).items()
+        }
         return cls(
             **{name: float(data[name]) for name in COMPONENT_PARAMETERS if name in data},
             errors=errors,
+            error_flags=dict(data.get("error_flags") or {}),
+            scatter=scatter,
         )
 
 
@@ -217,6 +236,8 @@ class LogSpiralFit:
     length_px: float | None = None
     r_squared: float | None = None
     n_members: int | None = None
+    pitch_angle_err_flag: str | None = None  # why there is no pitch_angle_err_deg
+    pitch_angle_scatter_deg: float | None = None  # spread of the members' pitch angles
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

@@ -180,7 +180,7 @@ def report_example_fit(res: TuneResult, truth: GalaxyModel, start: GalaxyModel) 
     )
     print(
         f"    flux {res.flux:.2f} nmgy (multiplier 1.5584), magnitude {res.magnitude:.3f}; "
-        f"disk re error (Hessian, lower bound) {disk.errors.get('re', math.nan):.2e} px"
+        f"disk re error (posterior 1σ) {disk.errors.get('re', math.nan):.3f} px"
     )
 
 

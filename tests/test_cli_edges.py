@@ -266,6 +266,27 @@ def test_subjects_file_and_max_volunteers_reach_the_stage(
     assert result.exit_code == 2 and "no such file" in result.output
 
 
+def test_bootstrap_reaches_the_aggregate_stage(
+    tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    _init(url)
+    _with_subjects(url, galaxy_builder_dir, tmp_path, 1)
+    calls = _fake_run_stage(monkeypatch)
+    result = runner.invoke(app, ["--db", url, "aggregate"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1]["params"].bootstrap == 0
+    result = runner.invoke(app, ["--db", url, "aggregate", "--bootstrap", "25"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1]["params"].bootstrap == 25
+    runner.invoke(app, ["--db", url, "run", "--bootstrap", "5"])
+    assert calls[-4]["stage"] == "aggregate" and calls[-4]["params"].bootstrap == 5
+    result = runner.invoke(app, ["--db", url, "aggregate", "--bootstrap", "-1"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["--db", url, "tune", "--bootstrap", "5"])
+    assert result.exit_code == 2  # an aggregate option only
+
+
 def test_max_volunteers_changes_the_aggregate_parameters_hash() -> None:
     from dataclasses import replace
 

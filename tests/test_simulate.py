@@ -288,6 +288,38 @@ def test_the_same_seed_gives_byte_identical_files_with_real_subjects(
     assert sources == ["like:20901989", "like:20901990"]
 
 
+def test_repeats_show_a_galaxy_again_under_another_subject(tmp_path: Path) -> None:
+    """--repeats K: K more subjects with the originals' dr7objid and true galaxy, a new
+    observation (other noise) and their own volunteers; the originals' images and truth are
+    those of the run without repeats."""
+    plain = simulate(tmp_path / "a", galaxies=3, volunteers=5, seed=2, real_subjects=False)
+    again = simulate(
+        tmp_path / "b", galaxies=3, volunteers=5, seed=2, real_subjects=False, repeats=2
+    )
+    assert again.subject_ids == (*plain.subject_ids, plain.subject_ids[-1] + 1,
+                                 plain.subject_ids[-1] + 2)  # fmt: skip
+    with (tmp_path / "b" / "subjects.csv").open(newline="") as handle:
+        rows = {int(r["subject_id"]): json.loads(r["metadata"]) for r in csv.DictReader(handle)}
+    truth = json.loads((tmp_path / "b" / "truth.json").read_text())["subjects"]
+    before = json.loads((tmp_path / "a" / "truth.json").read_text())["subjects"]
+    for original, repeat in zip(plain.subject_ids[:2], again.subject_ids[3:], strict=True):
+        assert rows[repeat]["SDSS dr7 id"] == rows[original]["SDSS dr7 id"]
+        assert truth[str(repeat)]["repeat_of"] == original
+        disk, disk_again = (truth[str(s)]["model"]["disk"] for s in (original, repeat))
+        assert disk_again["re"] == disk["re"] and disk_again["roll"] == disk["roll"]
+        first = (tmp_path / "b" / "fitting-metadata" / f"{original}.json").read_bytes()
+        second = (tmp_path / "b" / "fitting-metadata" / f"{repeat}.json").read_bytes()
+        assert first != second  # new noise
+    assert len({r["SDSS dr7 id"] for r in rows.values()}) == 3
+    for subject_id in plain.subject_ids:
+        assert truth[str(subject_id)]["model"] == before[str(subject_id)]["model"]
+        assert (tmp_path / "a" / "fitting-metadata" / f"{subject_id}.json").read_bytes() == (
+            tmp_path / "b" / "fitting-metadata" / f"{subject_id}.json"
+        ).read_bytes()
+    with pytest.raises(ValueError, match="repeats"):
+        simulate(tmp_path / "c", galaxies=1, volunteers=1, seed=0, real_subjects=False, repeats=2)
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     """Width and height of a greyscale PNG, checking that its pixel data decompress."""
     assert data.startswith(b"\x89PNG\r\n\x1a\n")

@@ -29,6 +29,7 @@ __all__ = [
     "arm_scales",
     "equalise_polylines",
     "fit_arm",
+    "member_pitch_scatter",
     "point_weights",
     "split_at_centre",
     "unwrap_grouped",
@@ -161,6 +162,56 @@ class ArmFit:
     flagged_bad: bool
 
 
+MIN_SLOPE_POINTS = 5
+"""Points a volunteer's trace needs (after outlier cleaning) for its own pitch angle."""
+MIN_SLOPE_SPAN = 0.3
+"""Angle, rad, a volunteer's trace must sweep in the disk plane for its own pitch angle."""
+
+
+def member_pitch_scatter(
+    theta: np.ndarray, log_r: np.ndarray, weights: np.ndarray, owner: np.ndarray
+) -> tuple[float | None, int]:
+    """Spread of the volunteers' own pitch angles about a cluster's, degrees, and their count.
+
+    Each volunteer whose trace has at least :data:`MIN_SLOPE_POINTS` points sweeping at least
+    :data:`MIN_SLOPE_SPAN` gets the slope of its own weighted line ``ln r = c0 + c1·θ`` (the
+    cluster fit's points, weights and unwrapped angles) and the pitch atan(c1). The spread is
+    1.4826 × their median absolute deviation (robust: a short trace's slope can be wild); with
+    two volunteers, their sample std. None (and the count) below two.
+
+    The pooled fit's slope error assumes every point independent, which hundreds of points
+    from a dozen traces are not; the error of the pooled pitch is taken as that slope error
+    and this spread over sqrt(count) added in quadrature (:func:`fit_arm`).
+    """
+    owners, index = np.unique(owner, return_inverse=True)
+    w = np.asarray(weights, dtype=np.float64)
+    sums = {
+        name: np.bincount(index, weights=values, minlength=owners.size)
+        for name, values in (
+            ("w", w),
+            ("t", w * theta),
+            ("y", w * log_r),
+            ("tt", w * theta * theta),
+            ("ty", w * theta * log_r),
+        )
+    }
+    count = np.bincount(index, minlength=owners.size)
+    span = np.full(owners.size, -np.inf)
+    np.maximum.at(span, index, theta)
+    low = np.full(owners.size, np.inf)
+    np.minimum.at(low, index, theta)
+    span -= low
+    det = sums["w"] * sums["tt"] - sums["t"] ** 2
+    usable = (count >= MIN_SLOPE_POINTS) & (span >= MIN_SLOPE_SPAN) & (det > 0)
+    if np.count_nonzero(usable) < 2:
+        return None, int(np.count_nonzero(usable))
+    slope = (sums["w"] * sums["ty"] - sums["t"] * sums["y"])[usable] / det[usable]
+    pitch = np.degrees(np.arctan(slope))
+    if pitch.size == 2:
+        return float(np.std(pitch, ddof=1)), 2
+    return float(1.4826 * np.median(np.abs(pitch - np.median(pitch)))), int(pitch.size)
+
+
 def arm_scales(
     image_shape: tuple[int, int], method: Method
 ) -> tuple[np.ndarray, np.ndarray | float, float]:
@@ -251,16 +302,25 @@ def fit_arm(
     length_px = float(np.sum(np.hypot(*np.diff(polyline, axis=0).T))) if len(polyline) > 1 else 0.0
 
     sigma_c1 = math.sqrt(max(float(ridge.sigma_[1, 1]), 0.0))
+    fit_err_deg = math.degrees(sigma_c1 / (1.0 + c1 * c1))
+    line_owner = np.asarray([int(o) for o in owners], dtype=np.intp)
+    if len(line_owner) != len(fit_lines):  # fit lines are the members' own lines, in order
+        line_owner = np.arange(len(fit_lines))
+    scatter_deg, n_slopes = member_pitch_scatter(t, np.log(r), weights, line_owner[g])
+    err_deg = fit_err_deg
+    if scatter_deg is not None:
+        err_deg = math.hypot(fit_err_deg, scatter_deg / math.sqrt(n_slopes))
     fit = LogSpiralFit(
         a=math.exp(c0) * a_scale,
         pitch_angle_deg=abs(math.degrees(math.atan(c1))),
         chirality=1 if c1 >= 0 else -1,
         t_min=float(t_predict.min()) if t_predict.size else math.nan,
         t_max=float(t_predict.max()) if t_predict.size else math.nan,
-        pitch_angle_err_deg=math.degrees(sigma_c1 / (1.0 + c1 * c1)),
+        pitch_angle_err_deg=err_deg,
         length_px=length_px,
         r_squared=r_squared,
         n_members=len(set(owners)),
+        pitch_angle_scatter_deg=scatter_deg,
     )
     return ArmFit(
         fit=fit,

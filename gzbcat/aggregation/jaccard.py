@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 COMPONENT_SHAPES: dict[str, str] = {"disk": "ellipse", "bulge": "ellipse", "bar": "box"}
 """The outline each component is compared with (spec §5.1)."""
 
+PLACEHOLDER_FLAGS: dict[str, str] = {"intensity": "fixed", "n": "fixed", "c": "fixed"}
+"""An aggregate's I, n and c are placeholders (spec §5.4): no error, and the flag says why."""
+
 
 def shape_bounds(name: str) -> tuple[float, float, float]:
     """(Re lower bound, q lower bound, q upper bound) of a component (spec §4.1, §5.4)."""
@@ -447,9 +450,12 @@ def aggregate_component(
     Returns
     -------
     component
-        The aggregate component with placeholder I, n, c (spec §5.4) and ``errors``: sample
-        std (ddof = 1) of mux, muy, re, q over the members, the two-fold circular std of roll,
-        and +inf for I, n and c (unconstrained, spec §5.5); None if no cluster formed.
+        The aggregate component with placeholder I, n, c (spec §5.4); its ``scatter`` is what
+        the published pipeline called its errors (spec §5.5): the sample std (ddof = 1) of
+        mux, muy, re, q over the members, the two-fold circular std of roll, and +inf for I,
+        n and c (unconstrained); its ``errors`` are the error of the aggregate itself,
+        scatter / sqrt(members), for mux, muy, re, q and roll (I, n and c are placeholders:
+        no error, flagged ``fixed``). None if no cluster formed.
     members
         Indices into ``components`` of the members of the largest cluster (sorted).
     """
@@ -489,7 +495,7 @@ def aggregate_component(
         return float(np.std(values, ddof=1)) if len(values) > 1 else math.inf
 
     roll_std = circular_std(member_values[:, 4])
-    errors = {
+    scatter = {
         "mux": std(member_values[:, 0]),
         "muy": std(member_values[:, 1]),
         "re": std(member_values[:, 2]),
@@ -498,6 +504,12 @@ def aggregate_component(
         "intensity": math.inf,
         "n": math.inf,
         "c": math.inf,
+    }
+    root_n = math.sqrt(len(members))
+    errors = {
+        key: scatter[key] / root_n
+        for key in ("mux", "muy", "re", "q", "roll")
+        if math.isfinite(scatter[key])
     }
     component = SersicComponent(
         mux=float(best[0]),
@@ -509,6 +521,8 @@ def aggregate_component(
         n=1.0,
         c=2.0,
         errors=errors,
+        error_flags=dict(PLACEHOLDER_FLAGS),
+        scatter=scatter,
     )
     logger.debug("%s: %d drawn, %d in the largest cluster", name, len(present), len(members))
     return component, members

@@ -75,6 +75,8 @@ def _column(values: list[Any], dtype: str) -> tuple[np.ndarray, np.ndarray]:
     if dtype == "float64":
         data = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
         mask |= ~np.isfinite(data)
+    elif dtype == "str":
+        data = np.array(["" if v is None else str(v) for v in values], dtype=str)
     else:
         data = np.array([0 if v is None else int(v) for v in values], dtype=dtype)
     return data, mask
@@ -100,7 +102,11 @@ def catalogue_table(engine: Engine) -> Any:
         data, mask = _column(list(values), column.dtype)
         # Integers: NULL is written as the type's minimum (FITS TNULLn), a value no id,
         # count, flag or chirality takes.
-        fill = np.iinfo(data.dtype).min if data.dtype.kind == "i" else np.nan
+        fill: Any = np.nan
+        if data.dtype.kind == "i":
+            fill = np.iinfo(data.dtype).min
+        elif data.dtype.kind == "U":
+            fill = ""
         table[column.name] = MaskedColumn(
             data, mask=mask, unit=column.unit, description=column.description, fill_value=fill
         )

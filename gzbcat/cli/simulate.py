@@ -54,6 +54,17 @@ def simulate_command(
             "galaxy's spiral pitch angle from it. Default: random pitch angles.",
         ),
     ] = None,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            metavar="K",
+            min=0,
+            help="Show the first K galaxies twice, as Galaxy Builder's validation set did: "
+            "a second subject with the same dr7objid, a new observation of the same galaxy "
+            "and its own volunteers (queries/validation_pairs.sql pairs them).",
+        ),
+    ] = 0,
 ) -> None:
     """Write a synthetic sample with known truth, in Zooniverse's export format."""
     from gzbcat.simulate import simulate
@@ -68,12 +79,15 @@ def simulate_command(
             like=like,
             real_subjects=not builtin,
             hart_table=hart_table,
+            repeats=repeats,
         )
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
     seconds = time.perf_counter() - started
     counts = summary.n_components
     typer.echo(f"simulated {len(summary.subject_ids)} galaxies into {summary.outdir}")
+    if repeats:
+        typer.echo(f"  of which {repeats} show an earlier galaxy again (same dr7objid)")
     typer.echo(
         f"  truth: {counts['disk']} disks, {counts['bulge']} bulges, {counts['bar']} bars, "
         f"{counts['arms']} arms"

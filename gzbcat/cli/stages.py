@@ -55,6 +55,18 @@ MaxVolunteersOption = Annotated[
     ),
 ]
 
+BootstrapOption = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        metavar="N",
+        min=0,
+        help="Resample each subject's volunteers N times (seeded) and take the aggregate's "
+        "errors from the resampled aggregates' spread, storing in how many resamples each "
+        "component and arm was found (0: errors from the members' spread / sqrt(members)).",
+    ),
+]
+
 
 class TuneSource(StrEnum):
     """Which models ``tune`` fits, spelled as the commands are."""
@@ -222,6 +234,7 @@ def _run_stages(
     method: Method,
     queue: _Queue,
     max_volunteers: int | None,
+    bootstrap: int = 0,
 ) -> None:
     """Run the named stages in order with their default parameters for ``method``; exit 1 at
     the end if any unit failed or any asked-for subject was unknown."""
@@ -231,7 +244,7 @@ def _run_stages(
     for name in names:
         params = STAGES[name].make_params(method)
         if name == "aggregate":
-            params = replace(params, max_volunteers=max_volunteers)
+            params = replace(params, max_volunteers=max_volunteers, bootstrap=bootstrap)
         failed += _run_stage_command(ctx, name, params, queue)
     exit_for_failures(failed)
 
@@ -250,6 +263,7 @@ def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None
         force: ForceOption = False,
         retry_failed: RetryOption = False,
         max_volunteers: MaxVolunteersOption = "30",
+        bootstrap: BootstrapOption = 0,
         max_attempts: MaxAttemptsOption = 3,
     ) -> None:
         from gzbcat.stages.registry import STAGES
@@ -257,13 +271,14 @@ def _stages_command(names: list[str] | None, summary: str) -> Callable[..., None
         asked = _subjects(subjects, subjects_file)
         queue = _Queue(workers, asked, limit, force, retry_failed, max_attempts)
         chosen = list(STAGES) if names is None else names
-        _run_stages(ctx, chosen, method, queue, _max_volunteers(max_volunteers))
+        _run_stages(ctx, chosen, method, queue, _max_volunteers(max_volunteers), bootstrap)
 
     command.__doc__ = summary
-    if names is not None and "aggregate" not in names:  # the option only means something there
+    if names is not None and "aggregate" not in names:  # the options only mean something there
         signature = inspect.signature(command)
+        aggregate_only = ("max_volunteers", "bootstrap")
         command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p for p in signature.parameters.values() if p.name != "max_volunteers"]
+            parameters=[p for p in signature.parameters.values() if p.name not in aggregate_only]
         )
     return command
 

@@ -34,6 +34,8 @@ __all__ = [
     "arm_tuples",
     "component_rows",
     "component_tuples",
+    "flags_from_text",
+    "flags_to_text",
     "insert_model",
     "load_model",
     "load_models",
@@ -51,6 +53,8 @@ _FIT_FIELDS = (
     "length_px",
     "r_squared",
     "n_members",
+    "pitch_angle_err_flag",
+    "pitch_angle_scatter_deg",
 )
 
 
@@ -61,8 +65,30 @@ COMPONENT_COLUMNS: tuple[str, ...] = (
     "component",
     *COMPONENT_PARAMETERS,
     *(f"{p}_err" for p in COMPONENT_PARAMETERS),
+    "error_flags",
+    *(f"{p}_scatter" for p in COMPONENT_PARAMETERS),
 )
 """Column order of :func:`component_tuples`."""
+
+
+def flags_to_text(flags: Mapping[str, str]) -> str | None:
+    """``{"n": "fixed", "q": "at_bound"}`` → ``"n:fixed,q:at_bound"`` (NULL when empty)."""
+    return ",".join(f"{key}:{value}" for key, value in flags.items()) or None
+
+
+def flags_from_text(text: str | None) -> dict[str, str]:
+    """The inverse of :func:`flags_to_text`."""
+    if not text:
+        return {}
+    return dict(item.split(":", 1) for item in text.split(","))
+
+
+def _values_or_null(values: Mapping[str, float]) -> list[float | None]:
+    """One value per component parameter, NULL where missing; infinities are kept."""
+    if not values:
+        return _NO_ERRORS
+    return [None if (e := values.get(p)) is None else float(e) for p in COMPONENT_PARAMETERS]
+
 
 ARM_COLUMNS: tuple[str, ...] = (
     "model_id",
@@ -83,13 +109,16 @@ def component_tuples(model_id: int | None, model: GalaxyModel) -> list[tuple[Any
     """
     rows = []
     for name, comp in model.components().items():
-        errors = comp.errors
-        error_values = (
-            [None if (e := errors.get(p)) is None else float(e) for p in COMPONENT_PARAMETERS]
-            if errors
-            else _NO_ERRORS
+        rows.append(
+            (
+                model_id,
+                name,
+                *comp.parameters().values(),
+                *_values_or_null(comp.errors),
+                flags_to_text(comp.error_flags),
+                *_values_or_null(comp.scatter),
+            )
         )
-        rows.append((model_id, name, *comp.parameters().values(), *error_values))
     return rows
 
 
@@ -135,8 +164,16 @@ def model_from_rows(
             for p in COMPONENT_PARAMETERS
             if row.get(f"{p}_err") is not None
         }
+        scatter = {
+            p: float(row[f"{p}_scatter"])
+            for p in COMPONENT_PARAMETERS
+            if row.get(f"{p}_scatter") is not None
+        }
         parts[row["component"]] = SersicComponent(
-            **{p: float(row[p]) for p in COMPONENT_PARAMETERS}, errors=errors
+            **{p: float(row[p]) for p in COMPONENT_PARAMETERS},
+            errors=errors,
+            error_flags=flags_from_text(row.get("error_flags")),
+            scatter=scatter,
         )
     arm_list = []
     for row in sorted(arms, key=lambda r: r["arm_index"]):

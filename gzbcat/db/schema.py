@@ -221,6 +221,21 @@ class Component(Base):
     intensity_err: Mapped[float | None] = mapped_column(Float)
     n_err: Mapped[float | None] = mapped_column(Float)
     c_err: Mapped[float | None] = mapped_column(Float)
+    error_flags: Mapped[str | None] = mapped_column(
+        Text, doc="why an error is NULL: 'param:flag' pairs, comma-separated"
+    )
+    mux_scatter: Mapped[float | None] = mapped_column(Float)
+    muy_scatter: Mapped[float | None] = mapped_column(Float)
+    roll_scatter: Mapped[float | None] = mapped_column(Float)
+    re_scatter: Mapped[float | None] = mapped_column(Float)
+    q_scatter: Mapped[float | None] = mapped_column(Float)
+    intensity_scatter: Mapped[float | None] = mapped_column(Float)
+    n_scatter: Mapped[float | None] = mapped_column(Float)
+    c_scatter: Mapped[float | None] = mapped_column(Float)
+    bootstrap_found: Mapped[int | None] = mapped_column(
+        Integer, doc="aggregate: resamples of the volunteers in which this part was found"
+    )
+    bootstrap_resamples: Mapped[int | None] = mapped_column(Integer)
 
 
 class Arm(Base):
@@ -245,6 +260,16 @@ class Arm(Base):
     length_px: Mapped[float | None] = mapped_column(Float)
     r_squared: Mapped[float | None] = mapped_column(Float)
     n_members: Mapped[int | None] = mapped_column(Integer)
+    pitch_angle_err_flag: Mapped[str | None] = mapped_column(
+        String(16), doc="why pitch_angle_err_deg is NULL"
+    )
+    pitch_angle_scatter_deg: Mapped[float | None] = mapped_column(
+        Float, doc="aggregate: spread of the members' pitch angles"
+    )
+    bootstrap_found: Mapped[int | None] = mapped_column(
+        Integer, doc="aggregate: resamples of the volunteers in which this arm was found"
+    )
+    bootstrap_resamples: Mapped[int | None] = mapped_column(Integer)
 
 
 class ClusterMember(Base):
@@ -282,6 +307,19 @@ class Fit(Base):
     spiral_fraction: Mapped[float | None] = mapped_column(Float)
     flux: Mapped[float | None] = mapped_column(Float, doc="nanomaggies")
     magnitude: Mapped[float | None] = mapped_column(Float, doc="Pogson, zero point 22.5")
+    bulge_fraction_err: Mapped[float | None] = mapped_column(Float)
+    bar_fraction_err: Mapped[float | None] = mapped_column(Float)
+    spiral_fraction_err: Mapped[float | None] = mapped_column(Float)
+    flux_err: Mapped[float | None] = mapped_column(Float)
+    magnitude_err: Mapped[float | None] = mapped_column(Float)
+    error_flags: Mapped[str | None] = mapped_column(
+        Text, doc="why a derived error is NULL: 'quantity:flag' pairs, comma-separated"
+    )
+    error_scale: Mapped[float | None] = mapped_column(
+        Float, doc="factor the model's errors were multiplied by: sqrt(chi2_nu) if > 1, else 1"
+    )
+    hessian_positive_definite: Mapped[bool | None] = mapped_column(Boolean)
+    error_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class Run(Base):

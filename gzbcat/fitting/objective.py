@@ -36,10 +36,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gzbcat.fitting.parameters import ParameterSpace
+from gzbcat.fitting.parameters import ForwardPass, ParameterSpace, RenderCache
 from gzbcat.model import GalaxyModel, SersicComponent
 from gzbcat.rendering._perf import dot
 from gzbcat.rendering.psf import PSFOperator
+from gzbcat.rendering.sersic import SamplingPlan
 
 __all__ = [
     "ARM_PRIOR_WIDTHS",
@@ -49,6 +50,7 @@ __all__ = [
     "ScaledProblem",
     "brightness_entries",
     "curvature_scales",
+    "data_curvature",
     "natural_scales",
     "prior_widths",
 ]
@@ -78,20 +80,21 @@ def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.
     space
         The parameter space.
     model
-        The model whose ``errors`` give the widths (normally the aggregate); default: the
-        space's template.
+        The model whose volunteer spread gives the widths (normally the aggregate: its
+        components' ``scatter``, what spec §8.3 calls the aggregate errors); a component
+        without ``scatter`` lends its ``errors`` instead. Default: the space's template.
 
     Returns
     -------
     numpy.ndarray
-        σ per entry; ``inf`` means no prior. Missing errors count as unknown (``inf``).
+        σ per entry; ``inf`` means no prior. Missing widths count as unknown (``inf``).
     """
     model = space.template if model is None else model
 
     def err(comp: SersicComponent | None, key: str) -> float:
         if comp is None:
             return math.inf
-        value = comp.errors.get(key)
+        value = (comp.scatter or comp.errors).get(key)
         return math.inf if value is None or math.isnan(value) else float(value)
 
     disk = model.disk
@@ -146,6 +149,16 @@ class FitObjective:
         Width per vector entry (``inf``: no prior); None: no priors.
     prior_mean
         Centre per entry; None: ``space.x0``.
+
+    Attributes
+    ----------
+    plans
+        Sampling plans every evaluation uses (:meth:`freeze_sampling`); None: each evaluation
+        plans its own (adaptive sampling), which makes the objective piecewise smooth only.
+    cache
+        A :class:`~gzbcat.fitting.parameters.RenderCache` that evaluations reuse parts'
+        samples from (set it where successive evaluations change few parts, as the
+        finite-difference Hessian does); None: none.
     """
 
     def __init__(
@@ -186,10 +199,30 @@ class FitObjective:
         self._inv_width = np.where(self._has_prior, 1.0 / widths, 0.0)
         self.n_terms = n_pix + int(self._has_prior.sum())
         self.constant = 0.5 * self.n_terms * math.log(2.0 * math.pi)
+        self.plans: dict[str, SamplingPlan] | None = None
+        self.cache: RenderCache | None = None
+
+    def freeze_sampling(self, x: np.ndarray) -> dict[str, SamplingPlan]:
+        """Sample every later evaluation on the plans of ``x``; return them.
+
+        With the plans fixed the objective is smooth in the vector (see
+        :meth:`ParameterSpace.sampling_plans`); call it again where the parameters have moved
+        far enough for the plans of ``x`` to be poor ones.
+        """
+        self.plans = self.space.sampling_plans(np.asarray(x, dtype=np.float64))
+        if self.cache is not None:
+            self.cache = RenderCache()
+        return self.plans
+
+    def forward(self, x: np.ndarray, *, with_gradient: bool = False) -> ForwardPass:
+        """The space's forward pass on this objective's sampling plans (and cache)."""
+        return self.space.forward(
+            x, with_gradient=with_gradient, plans=self.plans, cache=self.cache
+        )
 
     def model_image(self, x: np.ndarray) -> np.ndarray:
         """PSF-convolved model of a vector."""
-        return self.psf(self.space.forward(x).total)
+        return self.psf(self.forward(x).total)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """(H, W) normalised pixel residuals; 0 on masked pixels."""
@@ -204,7 +237,7 @@ class FitObjective:
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """NLL of a vector and its gradient (analytic)."""
         x = np.asarray(x, dtype=np.float64)
-        fwd = self.space.forward(x, with_gradient=True)
+        fwd = self.forward(x, with_gradient=True)
         r = (self.psf(fwd.total) - self.data) * self.inv_sigma
         p = (x - self.prior_mean) * self._inv_width
         value = float(self.constant + 0.5 * (dot(r, r) + dot(p, p)))
@@ -298,6 +331,29 @@ def natural_scales(space: ParameterSpace, prior_sigma: np.ndarray | None = None)
     return scales
 
 
+def data_curvature(
+    objective: FitObjective, x: np.ndarray, *, n_probes: int = 16, seed: int = 0
+) -> np.ndarray:
+    """The Gauss–Newton diagonal of the pixel term at x: ``Σ_pixels (∂model/∂x_i)²/σ²``.
+
+    Estimated without building the Jacobian (Hutchinson): for random ±1 pixel signs v,
+    ``E[(Jᵀ·v/σ)_i²]`` is exactly that sum, and each ``Jᵀ·w`` is one backward pass of the
+    render already used for the gradient. ``n_probes`` passes give the diagonal to about
+    ``sqrt(2/n_probes)`` (35 % at 16), ample for a scale; the probes are seeded, so the result
+    is deterministic.
+    """
+    space = objective.space
+    forward = objective.forward(np.asarray(x, dtype=np.float64), with_gradient=True)
+    assert forward.backward is not None
+    rng = np.random.default_rng(seed)
+    diag = np.zeros(len(space))
+    for _ in range(n_probes):
+        signs = rng.integers(0, 2, size=space.shape) * 2.0 - 1.0
+        jtv = forward.backward(objective.psf.adjoint(signs * objective.inv_sigma))
+        diag += jtv * jtv
+    return diag / n_probes
+
+
 def curvature_scales(
     objective: FitObjective,
     x: np.ndarray,
@@ -306,27 +362,18 @@ def curvature_scales(
     *,
     n_probes: int = 16,
     seed: int = 0,
+    data_diagonal: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return ``1/sqrt(H_ii)`` per entry from the Gauss–Newton diagonal of the objective at x.
 
-    ``H_ii = Σ_pixels (∂model/∂x_i)²/σ² + 1/σ_prior,i²``. The pixel sum is estimated without
-    building the Jacobian (Hutchinson): for random ±1 pixel signs v, ``E[(Jᵀ·v/σ)_i²]`` is
-    exactly that sum, and each ``Jᵀ·w`` is one backward pass of the render already used for
-    the gradient. ``n_probes`` passes give the diagonal to about ``sqrt(2/n_probes)``
-    (35 % at 16), ample for a scale; the probes are seeded, so the result is deterministic.
-    Entries with no curvature (a shape parameter of a component whose light is zero) keep
-    ``fallback``, and no scale exceeds 10 × its fallback.
+    ``H_ii = Σ_pixels (∂model/∂x_i)²/σ² + 1/σ_prior,i²``, the pixel sum from
+    :func:`data_curvature` (or ``data_diagonal``, if it was measured already). Entries with
+    no curvature (a shape parameter of a component whose light is zero) keep ``fallback``,
+    and no scale exceeds 10 × its fallback.
     """
-    space = objective.space
-    forward = space.forward(np.asarray(x, dtype=np.float64), with_gradient=True)
-    assert forward.backward is not None
-    rng = np.random.default_rng(seed)
-    diag = np.zeros(len(space))
-    for _ in range(n_probes):
-        signs = rng.integers(0, 2, size=space.shape) * 2.0 - 1.0
-        jtv = forward.backward(objective.psf.adjoint(signs * objective.inv_sigma))
-        diag += jtv * jtv
-    diag /= n_probes
+    if data_diagonal is None:
+        data_diagonal = data_curvature(objective, x, n_probes=n_probes, seed=seed)
+    diag = np.array(data_diagonal, dtype=np.float64)
     if prior_sigma is not None:
         widths = np.asarray(prior_sigma, dtype=np.float64)
         diag += np.where(np.isfinite(widths), 1.0 / widths**2, 0.0)

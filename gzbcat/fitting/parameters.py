@@ -45,8 +45,9 @@ derivative is db_n/dn for n < 0.36 (see ``sersic``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -64,15 +65,23 @@ from gzbcat.rendering.psf import psf_operator
 from gzbcat.rendering.render import default_oversample, render_components
 from gzbcat.rendering.rules import RENDERING_RULES, Oversample
 from gzbcat.rendering.sersic import (
+    SamplingPlan,
     luminosity,
     luminosity_factor,
     luminosity_factor_log_gradient,
+    plan_sampling,
     render_sersic,
     render_sersic_vjp,
+    sersic_samples,
 )
-from gzbcat.rendering.spiral import arm_image_vjp, arm_ridges, log_spiral_points
+from gzbcat.rendering.spiral import (
+    arm_image_vjp,
+    arm_ridges,
+    log_spiral_points,
+    ridge_on_segments,
+)
 
-__all__ = ["FITTING_RULES", "FittingRules", "ParameterSpace"]
+__all__ = ["FITTING_RULES", "FittingRules", "ForwardPass", "ParameterSpace", "RenderCache"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,58 @@ component and arm ones are the model's own bounds; luminosities, fractions, scal
 geometry exist only in the fit's vector."""
 
 
+class RenderCache:
+    """What recent renders computed that depends only on a part's shape, for reuse.
+
+    A finite-difference Hessian moves one vector entry at a time, so most parts of the model
+    keep their shape from one evaluation to the next: a Sérsic part's profile samples (which
+    do not depend on its intensity) and an arm's ridge (which depends on its poly-line and
+    cutoff only) are then taken from here. Each key keeps its ``per_key`` most recent
+    entries. Valid for one set of sampling plans (the keys hold the plans' identities).
+
+    An arm's ridge is measured exactly once; moved poly-lines keep its pixels and their
+    nearest segments (:meth:`ridge`), the local piece of the distance around the first
+    poly-line, so use a cache only for evaluations near one point.
+    """
+
+    def __init__(self, per_key: int = 4) -> None:
+        self.per_key = per_key
+        self._store: dict[str, list[tuple[object, object]]] = {}
+        self._first: dict[str, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def ridge(self, arm: int, points: np.ndarray, spread: float, shape: tuple[int, int]) -> Any:
+        """The ridge of an arm's poly-line: kept, or the first one measured with its pixels'
+        nearest segments kept (:func:`~gzbcat.rendering.spiral.ridge_on_segments`)."""
+        key = f"ridge:{arm}"
+        first = self._first.get(key)
+
+        def make() -> Any:
+            if first is None:
+                return arm_ridges([(points, spread)], shape)[0]
+            return ridge_on_segments(first, points, shape[1])
+
+        ridge = self.get(key, (points.tobytes(), spread), make)
+        self._first.setdefault(key, ridge)
+        return ridge
+
+    def get(self, key: str, subkey: object, make: Callable[[], Any]) -> Any:
+        """The entry of ``key`` made for ``subkey``, made now (by ``make``) if not kept."""
+        entries = self._store.setdefault(key, [])
+        for i, (stored, value) in enumerate(entries):
+            if stored == subkey:
+                entries.append(entries.pop(i))
+                self.hits += 1
+                return value
+        value = make()
+        self.misses += 1
+        entries.append((subkey, value))
+        if len(entries) > self.per_key:
+            del entries[0]
+        return value
+
+
 def _no_vjp(cotangent: np.ndarray) -> np.ndarray:
     raise RuntimeError("forward() was called without with_gradient=True")
 
@@ -154,7 +215,7 @@ def _signed_phi(fit: LogSpiralFit) -> float:
 
 
 @dataclass
-class _Forward:
+class ForwardPass:
     """What one render of a vector produced, and what its backward pass needs."""
 
     x: dict[str, float]
@@ -163,6 +224,8 @@ class _Forward:
     backward: Callable[[np.ndarray], np.ndarray] | None = None
     components: dict[str, SersicComponent] = field(default_factory=dict)
     arm_points: list[np.ndarray] = field(default_factory=list)
+    plans: dict[str, SamplingPlan] = field(default_factory=dict)
+    light_d: float = math.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -316,12 +379,102 @@ class ParameterSpace:
             return 2.0
         return c
 
-    def forward(self, x: np.ndarray, *, with_gradient: bool = False) -> _Forward:
+    def _disk_component(self, v: Mapping[str, float]) -> tuple[SersicComponent, float]:
+        """The disk of a vector (as a dict) and its luminosity factor L/I."""
+        tmpl_disk = self.template.disk
+        assert tmpl_disk is not None
+        n_d, c_d = float(tmpl_disk.n), float(tmpl_disk.c)
+        re_d, q_d = v["disk.re"], v["disk.q"]
+        k_d = luminosity_factor(re_d, q_d, n_d, c_d, method=self.method)
+        disk = SersicComponent(
+            mux=v["disk.mux"],
+            muy=v["disk.muy"],
+            roll=v["disk.roll"],
+            re=re_d,
+            q=q_d,
+            intensity=v["disk.L"] / k_d,
+            n=n_d,
+            c=c_d,
+        )
+        return disk, k_d
+
+    def _bulge_bar_component(
+        self, v: Mapping[str, float], name: str, light_d: float
+    ) -> tuple[SersicComponent, float, float]:
+        """The bulge or bar of a vector as rendered, its L/I and the c that L/I used.
+
+        ``light_d`` is D, the disk luminosity plus the arms' pixel sums (spec §8.1).
+        """
+        comp_t = getattr(self.template, name)
+        frac, scale = v[f"{name}.frac"], v[f"{name}.scale"]
+        q, n = v[f"{name}.q"], v[f"{name}.n"]
+        c = v["bar.c"] if name == "bar" else float(comp_t.c)
+        c_lum = self._bulge_bar_c(name, c)
+        re_c = v["disk.re"] * scale
+        lum_c = frac * light_d / (1.0 - frac)
+        k_c = luminosity_factor(re_c, q, n, c_lum, method=self.method)
+        comp = SersicComponent(
+            mux=v["centre.mux"],
+            muy=v["centre.muy"],
+            roll=v[f"{name}.roll"],
+            re=re_c,
+            q=q,
+            intensity=lum_c / k_c,
+            n=n,
+            c=c,
+        )
+        return comp, k_c, c_lum
+
+    def restored_components(self, x: np.ndarray, light_d: float) -> dict[str, SersicComponent]:
+        """The components :meth:`to_model` returns for ``x``, given D (no rendering).
+
+        D, the disk luminosity plus the arms' pixel sums, is the only part of the mapping
+        that needs the arms rendered (``forward(x).light_d``); with it given, the mapping
+        from the vector to the catalogue's component parameters is closed-form, which the
+        error propagation differentiates (:mod:`gzbcat.fitting.uncertainty`).
+        """
+        v = self.as_dict(x)
+        disk, _ = self._disk_component(v)
+        comps = {"disk": disk}
+        for name in ("bulge", "bar"):
+            if getattr(self.template, name) is not None:
+                comps[name] = self._bulge_bar_component(v, name, light_d)[0]
+        return self._restore_bar_intensity(comps)
+
+    def _restore_bar_intensity(
+        self, comps: dict[str, SersicComponent]
+    ) -> dict[str, SersicComponent]:
+        """``reference`` mode restores the bar intensity with its c although the fit rendered
+        it with c = 2 (spec §8.1, §12.1 #1); ``corrected`` returns the components as they are."""
+        if "bar" in comps and not FITTING_RULES[self.method].bar_luminosity_with_c:
+            bar = comps["bar"]
+            rendered_k = luminosity_factor(bar.re, bar.q, bar.n, 2.0, method=self.method)
+            lum_bar = bar.intensity * rendered_k
+            k_c = luminosity_factor(bar.re, bar.q, bar.n, bar.c, method=self.method)
+            comps = {**comps, "bar": bar.with_parameters(intensity=lum_bar / k_c)}
+        return comps
+
+    def forward(
+        self,
+        x: np.ndarray,
+        *,
+        with_gradient: bool = False,
+        plans: Mapping[str, SamplingPlan] | None = None,
+        cache: RenderCache | None = None,
+    ) -> ForwardPass:
         """Render a vector's components (before the PSF); optionally prepare the gradient.
 
-        Returns an object with ``images`` (per part), ``total`` (their sum) and, with
-        ``with_gradient``, ``backward(w)``: the gradient of ``Σ w·total`` with respect to the
-        vector, for an (H, W) cotangent ``w``.
+        Returns an object with ``images`` (per part), ``total`` (their sum), ``plans`` (the
+        adaptive sampling plan each Sérsic image used, keyed ``disk``, ``bulge``, ``bar`` and
+        ``profile:<falloff>`` for an arm's disk profile; empty with a uniform lattice) and,
+        with ``with_gradient``, ``backward(w)``: the gradient of ``Σ w·total`` with respect to
+        the vector, for an (H, W) cotangent ``w``.
+
+        ``plans`` (as returned by an earlier call) fixes the sampling instead of planning it
+        for ``x``: the image is then a smooth function of the vector (see
+        :meth:`sampling_plans`). ``cache`` reuses the profile samples of Sérsic parts and the
+        ridges of arms whose shape has not changed since a recent call (the image is the
+        same either way).
         """
         v = self.as_dict(x)
         tmpl = self.template
@@ -329,24 +482,38 @@ class ParameterSpace:
         method, shape, sampling = self.method, self.shape, self.oversample
         n_d, c_d = float(tmpl.disk.n), float(tmpl.disk.c)
         re_d, q_d, lum_d = v["disk.re"], v["disk.q"], v["disk.L"]
-        k_d = luminosity_factor(re_d, q_d, n_d, c_d, method=method)
-        disk = SersicComponent(
-            mux=v["disk.mux"],
-            muy=v["disk.muy"],
-            roll=v["disk.roll"],
-            re=re_d,
-            q=q_d,
-            intensity=lum_d / k_d,
-            n=n_d,
-            c=c_d,
-        )
+        disk, k_d = self._disk_component(v)
 
-        def render(comp: SersicComponent) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-            if with_gradient:
-                return render_sersic_vjp(comp, shape, oversample=sampling, method=method)
-            return render_sersic(comp, shape, oversample=sampling, method=method), _no_vjp
+        used_plans: dict[str, SamplingPlan] = {}
 
-        disk_img, disk_vjp = render(disk)
+        def render(
+            comp: SersicComponent, key: str
+        ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+            plan = None if plans is None else plans.get(key)
+            if plan is None and sampling == "adaptive":
+                plan = plan_sampling(comp, shape, sampling, method=method)
+            if plan is not None:
+                used_plans[key] = plan
+            samples = None
+            if cache is not None:
+                shape_key = (*comp.parameters().values(), id(plan), sampling)
+                shape_key = shape_key[:5] + shape_key[6:]  # all but the intensity
+                samples = cache.get(
+                    f"sersic:{key}",
+                    shape_key,
+                    lambda: sersic_samples(
+                        comp, shape, oversample=sampling, method=method, plan=plan
+                    ),
+                )
+            if with_gradient or samples is not None:
+                image, vjp = render_sersic_vjp(
+                    comp, shape, oversample=sampling, method=method, plan=plan, samples=samples
+                )
+                return image, vjp if with_gradient else _no_vjp
+            image = render_sersic(comp, shape, oversample=sampling, method=method, plan=plan)
+            return image, _no_vjp
+
+        disk_img, disk_vjp = render(disk, "disk")
         images: dict[str, np.ndarray] = {"disk": disk_img}
         components = {"disk": disk}
         # Arm brightness profiles: the disk image itself, or the disk with re/falloff.
@@ -373,7 +540,13 @@ class ParameterSpace:
             (points, v[f"arm{k}.spread"]) if len(points) >= 2 and v[f"arm{k}.spread"] > 0 else None
             for k, points in enumerate(arm_points)
         ]
-        ridges = arm_ridges(drawable, shape)
+        if cache is None:
+            ridges = arm_ridges(drawable, shape)
+        else:
+            ridges = [
+                None if line is None else cache.ridge(k, line[0], line[1], shape)
+                for k, line in enumerate(drawable)
+            ]
         light_d = lum_d
         for k, arm in enumerate(tmpl.arms):
             falloff = max(float(arm.falloff), 1e-5)
@@ -382,7 +555,7 @@ class ParameterSpace:
                 profiles.setdefault(1.0, (disk_img, None))
             elif falloff not in profiles:
                 prof_disk = disk.with_parameters(re=re_d / falloff)
-                profiles[falloff] = render(prof_disk)
+                profiles[falloff] = render(prof_disk, f"profile:{falloff!r}")
             intensity, spread = v[f"arm{k}.intensity"], v[f"arm{k}.spread"]
             points, jac = arm_points[k], arm_jacobians[k]
             if drawable[k] is None:
@@ -401,37 +574,24 @@ class ParameterSpace:
             if comp_t is None:
                 continue
             frac, scale = v[f"{name}.frac"], v[f"{name}.scale"]
-            q, n = v[f"{name}.q"], v[f"{name}.n"]
-            c = v["bar.c"] if name == "bar" else float(comp_t.c)
-            c_lum = self._bulge_bar_c(name, c)
-            re_c = re_d * scale
-            lum_c = frac * light_d / (1.0 - frac)
-            k_c = luminosity_factor(re_c, q, n, c_lum, method=method)
-            comp = SersicComponent(
-                mux=v["centre.mux"],
-                muy=v["centre.muy"],
-                roll=v[f"{name}.roll"],
-                re=re_c,
-                q=q,
-                intensity=lum_c / k_c,
-                n=n,
-                c=c,
-            )
-            img, comp_vjp = render(comp)
+            comp, k_c, c_lum = self._bulge_bar_component(v, name, light_d)
+            img, comp_vjp = render(comp, name)
             images[name] = img
             components[name] = comp
             bb_state.append((name, comp, comp_vjp, k_c, c_lum, frac, scale))
         total = np.zeros(shape)
         for image in images.values():
             total += image
-        result = _Forward(v, images, total, None, components, arm_points)
+        result = ForwardPass(
+            v, images, total, None, components, arm_points, used_plans, light_d=light_d
+        )
         if not with_gradient:
             return result
         index = self.index
 
-        def backward(w: np.ndarray) -> np.ndarray:
+        def backward(w: np.ndarray, light_cotangent: float = 0.0) -> np.ndarray:
             grad = np.zeros(len(self.names))
-            g_light_d = 0.0
+            g_light_d = float(light_cotangent)
             g_re_d = 0.0
             for name, comp, comp_vjp, k_c, c_lum, frac, scale in bb_state:
                 g = comp_vjp(w)
@@ -487,6 +647,16 @@ class ParameterSpace:
         result.backward = backward
         return result
 
+    def sampling_plans(self, x: np.ndarray) -> dict[str, SamplingPlan]:
+        """The adaptive sampling plans of the Sérsic images at ``x`` (empty for a uniform one).
+
+        Passed back to :meth:`forward` they freeze the sampling: the adaptive plan moves a
+        pixel to another lattice when the component changes, a jump in the image of up to the
+        plan's tolerance, which breaks an optimiser's line search (L-BFGS-B's
+        ``ABNORMAL_TERMINATION_IN_LNSRCH``) and finite-difference derivatives.
+        """
+        return self.forward(x).plans
+
     def render(self, x: np.ndarray, psf: np.ndarray | None = None) -> np.ndarray:
         """The model image of a vector (PSF-convolved if ``psf`` is given)."""
         total = self.forward(x).total
@@ -505,13 +675,7 @@ class ParameterSpace:
         """
         result = self.forward(x)
         v = result.x
-        comps = dict(result.components)
-        if "bar" in comps and not FITTING_RULES[self.method].bar_luminosity_with_c:
-            bar = comps["bar"]
-            rendered_k = luminosity_factor(bar.re, bar.q, bar.n, 2.0, method=self.method)
-            lum_bar = bar.intensity * rendered_k
-            k_c = luminosity_factor(bar.re, bar.q, bar.n, bar.c, method=self.method)
-            comps["bar"] = bar.with_parameters(intensity=lum_bar / k_c)
+        comps = self._restore_bar_intensity(dict(result.components))
         disk = comps["disk"]
         dpsi = disk.roll - self.base_roll
         sign = RENDERING_RULES[self.method].arm_roll_sign

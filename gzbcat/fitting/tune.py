@@ -15,7 +15,13 @@ no database, no I/O. The steps:
 3. **Clean-up** (spec §8.7, :mod:`gzbcat.fitting.cleanup`): fold q > 1, rolls into [0, π),
    arms kept on the sky, zero-brightness parts removed.
 4. **Derived outputs** (spec §8.8, §8.10): χ², reduced χ², light fractions, total flux and
-   magnitude, and the inverse-Hessian errors — which are *lower bounds*.
+   magnitude.
+5. **Errors** (:mod:`gzbcat.fitting.uncertainty`): the 1σ width of the fit's own posterior at
+   the optimum — the Hessian of the objective by central differences of its gradient,
+   inverted with care and carried to every reported number, scaled by ``sqrt(χ²_ν)`` where
+   χ²_ν > 1. (L-BFGS-B's own ``sqrt(max(1, |loss|)·ftol·diag(H⁻¹))`` of spec §8.8 measures
+   how precisely the optimiser located the minimum, not the uncertainty of the parameters;
+   it is kept as ``optimiser_precision``.)
 
 Methods: ``corrected`` (default) optimises the spec vector in scaled coordinates
 (:class:`~gzbcat.fitting.objective.ScaledProblem`; same optimum, better conditioned) with the
@@ -42,11 +48,19 @@ from gzbcat.fitting.objective import (
     ScaledProblem,
     brightness_entries,
     curvature_scales,
+    data_curvature,
     natural_scales,
     prior_widths,
 )
 from gzbcat.fitting.parameters import FITTING_RULES, ParameterSpace
-from gzbcat.model import COMPONENT_PARAMETERS, GalaxyModel, Method
+from gzbcat.fitting.uncertainty import (
+    Curvature,
+    PropagatedErrors,
+    error_scale,
+    posterior_curvature,
+    propagate,
+)
+from gzbcat.model import GalaxyModel, Method
 
 __all__ = [
     "POGSON_ZERO_POINT",
@@ -118,7 +132,10 @@ class TuneParams:
         models (spec §8.9).
     ftol, gtol, maxcor, maxls
         L-BFGS-B options; defaults are scipy's, which the reference used (spec §8.5). ``ftol``
-        also scales the Hessian errors (spec §8.8).
+        also scales ``optimiser_precision`` (spec §8.8).
+    errors
+        Measure the posterior's curvature at the optimum and report errors (about 2k + 1
+        extra objective evaluations for k fitted entries); False leaves every error unknown.
     scaled
         Optimise in scaled coordinates (see :mod:`gzbcat.fitting.objective`); None: True for
         ``corrected``, False for ``reference``.
@@ -136,6 +153,7 @@ class TuneParams:
     gtol: float = 1e-5
     maxcor: int = 10
     maxls: int = 20
+    errors: bool = True
     scaled: bool | None = None
 
     def __post_init__(self) -> None:
@@ -160,10 +178,12 @@ class TuneResult:
     Attributes
     ----------
     model
-        The cleaned-up tuned model (spec §8.7). ``SersicComponent.errors`` hold the
-        inverse-Hessian errors of spec §8.8 mapped to the model's parameters: **lower
-        bounds** on the real uncertainties (L-BFGS-B's approximate inverse Hessian, no
-        model error). Parameters held fixed in the fit (disk n and c, bulge c) have no entry.
+        The cleaned-up tuned model (spec §8.7). ``SersicComponent.errors`` hold the 1σ errors
+        of the posterior (:mod:`gzbcat.fitting.uncertainty`), already multiplied by
+        ``error_scale``; a parameter without one has its reason in
+        ``SersicComponent.error_flags`` (``fixed``: not fitted, like the disk's n and c;
+        ``at_bound``; ``undetermined``). Fitted arms carry ``pitch_angle_err_deg`` (or
+        ``pitch_angle_err_flag``) likewise.
     chi2
         Σ ((PSF ⊗ model − data)/σ)² over unmasked pixels (no prior terms).
     chi2_nu
@@ -197,8 +217,29 @@ class TuneResult:
         Pogson magnitude of ``flux``: ``22.5 − 2.5·log10(flux)``.
     vector_names, vector
         The fitted vector (spec §8.1) at the optimum, before the clean-up.
-    vector_errors_lower_bound
-        ``sqrt(max(1, |loss|)·ftol·diag(H⁻¹))`` per vector entry (spec §8.8), lower bounds.
+    optimiser_precision
+        ``sqrt(max(1, |loss|)·ftol·diag(H⁻¹))`` per vector entry (spec §8.8), from
+        L-BFGS-B's approximate inverse Hessian: how precisely the minimum was located, not an
+        uncertainty of the parameters.
+    vector_covariance
+        (k, k) posterior covariance of the fitted vector, unscaled (NaN rows for entries at a
+        bound or undetermined); None when ``errors`` is off.
+    vector_status
+        Per vector entry: ``ok``, ``at_bound`` or ``undetermined``.
+    error_scale
+        The factor every reported error was multiplied by: ``sqrt(χ²_ν)`` where χ²_ν > 1,
+        else 1. Divide by it for the errors of the curvature alone.
+    hessian_positive_definite
+        Every free direction of the posterior has positive curvature (None: not measured).
+    derived_errors
+        1σ errors of ``bulge_fraction``, ``bar_fraction``, ``spiral_fraction``, ``flux``
+        and ``magnitude`` (scaled); None where unknown, with the reason in
+        ``derived_error_flags``.
+    error_seconds
+        Wall time spent on the errors (included in ``seconds``).
+    n_error_evaluations
+        Objective evaluations (value and gradient) of the Hessian; the propagation adds one
+        render with its backward pass.
     start_losses
         Final loss of each start, in order (the first is the unjittered one).
     method
@@ -223,9 +264,17 @@ class TuneResult:
     magnitude: float
     vector_names: tuple[str, ...]
     vector: np.ndarray
-    vector_errors_lower_bound: dict[str, float] = field(default_factory=dict)
+    optimiser_precision: dict[str, float] = field(default_factory=dict)
     start_losses: tuple[float, ...] = ()
     method: Method = Method.CORRECTED
+    vector_covariance: np.ndarray | None = None
+    vector_status: tuple[str, ...] = ()
+    error_scale: float = 1.0
+    hessian_positive_definite: bool | None = None
+    derived_errors: dict[str, float | None] = field(default_factory=dict)
+    derived_error_flags: dict[str, str] = field(default_factory=dict)
+    error_seconds: float = 0.0
+    n_error_evaluations: int = 0
 
 
 def pogson_magnitude(flux_nanomaggies: float) -> float:
@@ -295,6 +344,8 @@ class _Run:
     converged: bool
     message: str
     hess_inv: np.ndarray
+    scales: np.ndarray
+    data_diagonal: np.ndarray | None = None
 
 
 def _minimise(problem: ScaledProblem, maxiter: int, params: TuneParams) -> Any:
@@ -315,6 +366,29 @@ def _minimise(problem: ScaledProblem, maxiter: int, params: TuneParams) -> Any:
     )
 
 
+MAX_REPLANS = 3
+"""Full-stage restarts on the sampling plans of the optimum found (see :func:`_run_schedule`)."""
+
+REPLAN_TOLERANCE = 1e-3
+"""Loss decrease (½χ² units; 1σ is 0.5) below which a re-planned optimum is not pursued."""
+
+
+def _predicted_decrease(
+    problem: ScaledProblem, z: np.ndarray, hess_inv: np.ndarray
+) -> tuple[float, float]:
+    """Value at z and the decrease a quasi-Newton step would give there: ½·gᵀ·H⁻¹·g.
+
+    Entries at a bound whose gradient pushes out of the box do not count (L-BFGS-B could not
+    move them).
+    """
+    value, grad = problem(z)
+    lower = np.array([-np.inf if lo is None else lo for lo, _ in problem.bounds()])
+    upper = np.array([np.inf if hi is None else hi for _, hi in problem.bounds()])
+    stuck = ((z <= lower) & (grad > 0)) | ((z >= upper) & (grad < 0))
+    grad = np.where(stuck, 0.0, grad)
+    return value, 0.5 * float(grad @ hess_inv @ grad)
+
+
 def _run_schedule(
     objective: FitObjective,
     x_start: np.ndarray,
@@ -327,6 +401,16 @@ def _run_schedule(
     With scaling, each stage measures its scales at its own start
     (:func:`~gzbcat.fitting.objective.curvature_scales`): the geometry of a component is only
     constrained once the brightness stage has given it light.
+
+    Each stage samples the Sérsic images on the plans of its start
+    (:meth:`~gzbcat.fitting.objective.FitObjective.freeze_sampling`), so that the objective
+    L-BFGS-B sees is smooth: with a plan made afresh at every evaluation, pixels change
+    lattice as the parameters move and the loss jumps by more than L-BFGS-B's ``ftol``
+    resolves near the optimum, which ended fits in ``ABNORMAL_TERMINATION_IN_LNSRCH``. At the
+    end of the full stage the plans are made again for the optimum; where the optimum on those
+    plans is predicted to lie more than :data:`REPLAN_TOLERANCE` lower, the full stage runs
+    again from there (at most :data:`MAX_REPLANS` times). The objective keeps the plans of the
+    final vector, on which the curvature is then measured.
     """
     space = objective.space
     x = np.asarray(x_start, dtype=np.float64).copy()
@@ -340,26 +424,50 @@ def _run_schedule(
     if params.brightness_first:
         free = brightness_entries(space)
         if free.size:
+            objective.freeze_sampling(x)
             problem = ScaledProblem(objective, x, stage_scales(x), free)
             res = _minimise(problem, params.brightness_max_iterations, params)
             x = problem.x_of(res.x)
             n_iterations += int(res.nit)
             n_evaluations += problem.n_evaluations
-    scales = stage_scales(x)
-    problem = ScaledProblem(objective, x, scales, np.arange(len(space)))
-    res = _minimise(problem, params.max_iterations, params)
-    n_iterations += int(res.nit)
-    n_evaluations += problem.n_evaluations
-    hess_inv = np.asarray(res.hess_inv.todense()) * np.outer(scales, scales)
+    objective.freeze_sampling(x)
+    data_diagonal = None
+    if params.uses_scaling:
+        data_diagonal = data_curvature(objective, x)
+        scales = curvature_scales(objective, x, natural, prior_sigma, data_diagonal=data_diagonal)
+    else:
+        scales = np.ones(len(space))
+    everything = np.arange(len(space))
+    iterations_left = params.max_iterations
+    for attempt in range(MAX_REPLANS + 1):
+        problem = ScaledProblem(objective, x, scales, everything)
+        res = _minimise(problem, iterations_left, params)
+        n_iterations += int(res.nit)
+        iterations_left = max(1, iterations_left - int(res.nit))
+        n_evaluations += problem.n_evaluations
+        x = problem.x_of(res.x)
+        hess_inv_z = np.asarray(res.hess_inv.todense())
+        loss = float(res.fun)
+        if objective.plans is None or not objective.plans:
+            break  # a uniform lattice: nothing to re-plan
+        objective.freeze_sampling(x)
+        problem = ScaledProblem(objective, x, scales, everything)
+        loss, decrease = _predicted_decrease(problem, problem.z_of(x), hess_inv_z)
+        n_evaluations += 1
+        if decrease <= REPLAN_TOLERANCE or attempt == MAX_REPLANS:
+            break
+        logger.debug("re-planned optimum %.2e lower: full stage again", decrease)
     message = res.message if isinstance(res.message, str) else res.message.decode()
     return _Run(
-        x=problem.x_of(res.x),
-        loss=float(res.fun),
+        x=x,
+        loss=loss,
         n_iterations=n_iterations,
         n_evaluations=n_evaluations,
         converged=bool(res.success),
         message=str(message),
-        hess_inv=hess_inv,
+        hess_inv=hess_inv_z * np.outer(scales, scales),
+        scales=scales,
+        data_diagonal=data_diagonal,
     )
 
 
@@ -380,45 +488,6 @@ def _starting_vectors(space: ParameterSpace, scales: np.ndarray, params: TunePar
 # --------------------------------------------------------------------------------------------
 
 
-def _model_parameters(model: GalaxyModel, names: tuple[str, ...]) -> np.ndarray:
-    comps = model.components()
-    return np.array([getattr(comps[c], p) for c in names for p in COMPONENT_PARAMETERS])
-
-
-def _model_errors(
-    space: ParameterSpace, x: np.ndarray, covariance: np.ndarray, scales: np.ndarray
-) -> dict[str, dict[str, float]]:
-    """First-order errors of the restored model's parameters: ``diag(J·C·Jᵀ)``.
-
-    J, the Jacobian of ``to_model`` (intensities depend on every luminosity, scale and arm
-    entry through D, spec §8.1), is taken by one-sided finite differences of relative step
-    1e-7 of the natural scale, pointing into the bounds.
-    """
-    base_model = space.to_model(x)
-    names = tuple(base_model.components())
-    base = _model_parameters(base_model, names)
-    bounds = space.bounds()
-    jac = np.zeros((base.size, len(x)))
-    for j in range(len(x)):
-        step = 1e-7 * scales[j]
-        upper = bounds[j][1]
-        if upper is not None and x[j] + step > upper:
-            step = -step
-        moved = x.copy()
-        moved[j] += step
-        jac[:, j] = (_model_parameters(space.to_model(moved), names) - base) / step
-    variance = np.einsum("ij,jk,ik->i", jac, covariance, jac)
-    free_row = np.any(jac != 0.0, axis=1)
-    out: dict[str, dict[str, float]] = {name: {} for name in names}
-    k = 0
-    for name in names:
-        for param in COMPONENT_PARAMETERS:
-            if free_row[k]:
-                out[name][param] = math.sqrt(max(float(variance[k]), 0.0))
-            k += 1
-    return out
-
-
 def _light(space: ParameterSpace, x: np.ndarray) -> dict[str, float]:
     """Luminosities behind the light fractions (spec §8.8): disk, arms, bulge, bar."""
     forward = space.forward(x)
@@ -431,6 +500,68 @@ def _light(space: ParameterSpace, x: np.ndarray) -> dict[str, float]:
         if frac is not None:
             out[name] = frac * light_d / (1.0 - frac)
     return out
+
+
+PRIOR_DOMINATED = 0.01
+"""An entry whose pixel curvature is below this fraction of its prior's is prior-dominated."""
+
+
+def _prior_dominated(
+    data_diagonal: np.ndarray | None, widths: np.ndarray | None
+) -> dict[int, float] | None:
+    """Entries the priors pin (e.g. the arm geometry of spec §8.3): index → their curvature.
+
+    Their Hessian column is not differenced (:func:`posterior_curvature`); the pixel term's
+    Gauss–Newton diagonal, measured at the full stage's start, decides (a hundredfold margin
+    over its 35 % precision) and is added to the prior's 1/σ².
+    """
+    if data_diagonal is None or widths is None:
+        return None
+    prior = np.where(np.isfinite(widths), 1.0 / widths**2, 0.0)
+    pinned = np.flatnonzero((prior > 0) & (data_diagonal < PRIOR_DOMINATED * prior))
+    return {int(i): float(prior[i] + data_diagonal[i]) for i in pinned}
+
+
+def _with_errors(
+    final: GalaxyModel, restored: GalaxyModel, errors: PropagatedErrors | None
+) -> GalaxyModel:
+    """The cleaned-up model with the propagated errors and their flags attached.
+
+    The errors are already those of the cleaned-up parameters (the fold of q > 1 is part of
+    the mapping they were propagated through); arms are matched to the template's by the
+    clean-up's rule (zero-intensity arms dropped, order kept).
+    """
+    if errors is None:
+        parts = {
+            name: replace(comp, errors={}, error_flags={})
+            for name, comp in final.components().items()
+        }
+        arms = tuple(
+            arm if arm.fit is None else replace(arm, fit=replace(arm.fit, pitch_angle_err_deg=None))
+            for arm in final.arms
+        )
+        return GalaxyModel(**parts, arms=arms)
+    parts = {
+        name: replace(
+            comp,
+            errors=dict(errors.components.get(name, {})),
+            error_flags=dict(errors.component_flags.get(name, {})),
+        )
+        for name, comp in final.components().items()
+    }
+    kept = [k for k, arm in enumerate(restored.arms) if arm.intensity != 0]
+    arms = []
+    for k, arm in zip(kept, final.arms, strict=True):
+        if arm.fit is None:
+            arms.append(arm)
+            continue
+        fit = replace(
+            arm.fit,
+            pitch_angle_err_deg=errors.arm_pitch[k],
+            pitch_angle_err_flag=errors.arm_flags[k],
+        )
+        arms.append(replace(arm, fit=fit))
+    return GalaxyModel(**parts, arms=tuple(arms))
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,7 +648,9 @@ def tune(
             if k == 0 or params.starts == 1:
                 raise FitError("non_finite_objective", str(error)) from error
             logger.debug("start %d abandoned: %s", k, error)
-            runs.append(_Run(x_start, math.inf, 0, 0, False, str(error), np.eye(len(space))))
+            runs.append(
+                _Run(x_start, math.inf, 0, 0, False, str(error), np.eye(len(space)), natural)
+            )
         logger.debug("start %d: loss %.6f, %d iterations", k, runs[-1].loss, runs[-1].n_iterations)
     best = min(runs, key=lambda run: run.loss)
     x = best.x
@@ -526,35 +659,49 @@ def tune(
         raise FitError("disk_vanished", "the fitted disk luminosity is zero")
 
     factor = max(1.0, abs(best.loss)) * params.ftol
-    covariance = factor * best.hess_inv
-    vector_errors = {
-        name: math.sqrt(max(float(v), 0.0))
-        for name, v in zip(space.names, np.diag(covariance), strict=True)
+    precision = {
+        name: math.sqrt(max(float(v), 0.0) * factor)
+        for name, v in zip(space.names, np.diag(best.hess_inv), strict=True)
     }
-    errors = _model_errors(space, x, covariance, natural)
-    restored = space.to_model(x)
-    with_errors = GalaxyModel(
-        **{
-            name: replace(comp, errors=errors[name]) for name, comp in restored.components().items()
-        },
-        arms=restored.arms,
-    )
-    final = clean_up(with_errors)
-    if final.disk is None:  # pragma: no cover - disk.L == 0 is caught above
-        raise FitError("disk_vanished", "the fitted disk has zero intensity")
-
+    objective.freeze_sampling(x)  # the plans of the optimum: a smooth objective around it
     residuals = objective.residuals(x)
     chi2 = float(np.vdot(residuals, residuals))
     n_pixels = int((~excluded).sum())
     n_parameters = len(space)
     dof = n_pixels - n_parameters if FITTING_RULES[method].dof_subtracts_parameters else n_pixels
+    chi2_nu = chi2 / dof if dof > 0 else math.nan
+
+    restored = space.to_model(x)
+    curvature: Curvature | None = None
+    propagated: PropagatedErrors | None = None
+    error_started = time.perf_counter()
+    if params.errors:
+        scales = best.scales
+        if not params.uses_scaling:
+            scales = curvature_scales(objective, x, natural, widths)
+        curvature = posterior_curvature(
+            objective, x, scales, prior_dominated=_prior_dominated(best.data_diagonal, widths)
+        )
+        propagated = propagate(
+            objective,
+            x,
+            curvature,
+            scales,
+            multiplier=float(multiplier),
+            scale=error_scale(chi2_nu),
+        )
+    error_seconds = time.perf_counter() - error_started
+    final = _with_errors(clean_up(restored), restored, propagated)
+    if final.disk is None:  # pragma: no cover - disk.L == 0 is caught above
+        raise FitError("disk_vanished", "the fitted disk has zero intensity")
+
     light = _light(space, x)
     total = light["disk"] + light["arms"] + light["bulge"] + light["bar"]
     flux = total * float(multiplier)
     return TuneResult(
         model=final,
         chi2=chi2,
-        chi2_nu=chi2 / dof if dof > 0 else math.nan,
+        chi2_nu=chi2_nu,
         n_pixels=n_pixels,
         n_parameters=n_parameters,
         loss=best.loss,
@@ -570,7 +717,15 @@ def tune(
         magnitude=pogson_magnitude(flux),
         vector_names=space.names,
         vector=x,
-        vector_errors_lower_bound=vector_errors,
+        optimiser_precision=precision,
         start_losses=tuple(run.loss for run in runs),
         method=method,
+        vector_covariance=None if curvature is None else curvature.covariance,
+        vector_status=() if curvature is None else curvature.status,
+        error_scale=1.0 if propagated is None else propagated.scale,
+        hessian_positive_definite=None if curvature is None else curvature.positive_definite,
+        derived_errors={} if propagated is None else propagated.derived,
+        derived_error_flags={} if propagated is None else propagated.derived_flags,
+        error_seconds=error_seconds,
+        n_error_evaluations=0 if curvature is None else curvature.n_evaluations,
     )

@@ -44,6 +44,7 @@ __all__ = [
     "Level",
     "Method",
     "Oversample",
+    "Samples",
     "SamplingPlan",
     "boxiness_area_factor",
     "intensity_from_luminosity",
@@ -57,6 +58,7 @@ __all__ = [
     "sersic_b",
     "sersic_b_derivative",
     "sersic_profile",
+    "sersic_samples",
 ]
 
 SERSIC_PARAMETERS: tuple[str, ...] = ("mux", "muy", "roll", "re", "q", "intensity", "n", "c")
@@ -276,6 +278,7 @@ def render_sersic(
     *,
     oversample: Oversample = "adaptive",
     method: Method = Method.CORRECTED,
+    plan: SamplingPlan | None = None,
 ) -> np.ndarray:
     """Render a boxy Sérsic component before the PSF: each pixel's mean of the profile f.
 
@@ -296,13 +299,19 @@ def render_sersic(
         Sub-pixel lattice (see :func:`plan_sampling`).
     method
         Selects b_n (see :func:`sersic_b`).
+    plan
+        A plan made earlier (:func:`plan_sampling`, possibly for other parameters of the same
+        kind of component) to use instead of ``oversample``: with a fixed plan the image is a
+        smooth function of the parameters, which an optimiser's line search and a
+        finite-difference Hessian need (the adaptive plan moves pixels between lattices as the
+        component changes, a jump of up to the plan's tolerance).
 
     Returns
     -------
     numpy.ndarray
         (H, W) float64 mean surface brightness of each pixel.
     """
-    image, _ = _render(component, shape, oversample, method)
+    image, _ = _render(component, shape, oversample, method, plan)
     return image
 
 
@@ -311,16 +320,15 @@ def _render(
     shape: tuple[int, int],
     oversample: Oversample,
     method: Method,
+    plan: SamplingPlan | None = None,
+    samples: list[Samples] | None = None,
 ) -> tuple[np.ndarray, list[Samples]]:
-    if comp.re <= 0 or comp.q <= 0 or comp.n <= 0:
-        raise ValueError(f"re, q and n must be positive: {comp}")
     shape = (int(shape[0]), int(shape[1]))
-    b = sersic_b(comp.n, method=method)
-    if oversample == "adaptive":
-        plan = adaptive_plan(comp, shape, b)
-    else:
-        plan = _uniform_plan(shape, oversample)
-    levels = [evaluate_level(comp, b, level, shape) for level in plan.levels]
+    levels = (
+        sersic_samples(comp, shape, oversample=oversample, method=method, plan=plan)
+        if samples is None
+        else samples
+    )
     first = levels[0]
     image = np.zeros(shape) if first.level.pixels is not None else first.mean * comp.intensity
     flat = image.ravel()
@@ -330,14 +338,48 @@ def _render(
     return image, levels
 
 
+def sersic_samples(
+    comp: SersicComponent,
+    shape: tuple[int, int],
+    *,
+    oversample: Oversample = "adaptive",
+    method: Method = Method.CORRECTED,
+    plan: SamplingPlan | None = None,
+) -> list[Samples]:
+    """The profile over I, ``exp(−b(s − 1))``, on each level of the component's plan.
+
+    They depend on every parameter but the intensity, so a caller that changes only the
+    intensity (or re-renders an unchanged component) may pass them back to
+    :func:`render_sersic_vjp` instead of evaluating the profile again.
+    """
+    if comp.re <= 0 or comp.q <= 0 or comp.n <= 0:
+        raise ValueError(f"re, q and n must be positive: {comp}")
+    shape = (int(shape[0]), int(shape[1]))
+    b = sersic_b(comp.n, method=method)
+    if plan is not None:
+        if plan.shape != shape:
+            raise ValueError(f"plan for shape {plan.shape}, image {shape}")
+    elif oversample == "adaptive":
+        plan = adaptive_plan(comp, shape, b)
+    else:
+        plan = _uniform_plan(shape, oversample)
+    return [evaluate_level(comp, b, level, shape) for level in plan.levels]
+
+
 def render_sersic_vjp(
     component: SersicComponent,
     shape: tuple[int, int],
     *,
     oversample: Oversample = "adaptive",
     method: Method = Method.CORRECTED,
+    plan: SamplingPlan | None = None,
+    samples: list[Samples] | None = None,
 ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Render a component and return its vector–Jacobian product.
+
+    ``plan`` as in :func:`render_sersic`: the vjp is then the exact gradient of that fixed
+    plan's image. ``samples``: :func:`sersic_samples` of a component equal to this one but
+    for its intensity, to reuse.
 
     Returns
     -------
@@ -357,7 +399,7 @@ def render_sersic_vjp(
     derivatives give the centre, roll and q. Sums over samples are dot products of the arrays
     the forward pass kept.
     """
-    image, levels = _render(component, shape, oversample, method)
+    image, levels = _render(component, shape, oversample, method, plan, samples)
     comp = component
     b = sersic_b(comp.n, method=method)
     db_dn = sersic_b_derivative(comp.n, method=method)

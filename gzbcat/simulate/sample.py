@@ -97,6 +97,7 @@ def simulate(
     real_subjects: bool = True,
     junk_fraction: float = JUNK_FRACTION,
     hart_table: Path | None = None,
+    repeats: int = 0,
 ) -> SimulationSummary:
     """Write a synthetic Galaxy Builder sample with known truth into ``outdir``.
 
@@ -128,6 +129,13 @@ def simulate(
         ``pitch_reference`` in ``truth.json``. None: every pitch angle is drawn at random.
         Either way the same random numbers are drawn; without it the files are those of
         earlier versions, byte for byte.
+    repeats
+        Show the first ``repeats`` galaxies a second time, as Galaxy Builder's validation
+        set did: each gets another subject (ids after the others) with the same metadata
+        (the same ``dr7objid``), a new observation of the same true galaxy through the same
+        set-up (new noise), and its own volunteers. Drawn after the other subjects, whose
+        images, truth and drawings do not change. ``truth.json`` names the original as
+        ``repeat_of``.
 
     Returns
     -------
@@ -141,6 +149,8 @@ def simulate(
     """
     if galaxies < 0 or volunteers < 0:
         raise ValueError("galaxies and volunteers must be ≥ 0")
+    if not 0 <= repeats <= galaxies:
+        raise ValueError(f"repeats must be between 0 and galaxies ({galaxies}), got {repeats}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -151,18 +161,40 @@ def simulate(
 
     files: list[str] = []
     subjects: list[_Subject] = []
+    galaxies_made: list[tuple[ImageSetup, GalaxyModel]] = []
     for index in range(galaxies):
         subject_id = SUBJECT_ID_BASE + index + 1
         setup = setups[index % len(setups)] if setups else builtin_setup(rng)
         reference = _hart_pitch(setup, hart)
         pitch_deg = reference.pitch_angle_deg if reference is not None else None
-        observation = observe(rng, make_galaxy(rng, setup.shape, pitch_deg=pitch_deg), setup)
+        galaxy = make_galaxy(rng, setup.shape, pitch_deg=pitch_deg)
+        galaxies_made.append((setup, galaxy))
+        observation = observe(rng, galaxy, setup)
         files += write_subject_files(outdir, subject_id, observation, setup)
         subjects.append(
             _classify_subject(
                 rng, subject_id, setup, observation, crowd, volunteers, junk_fraction, reference
             )
         )
+    for index in range(repeats):
+        original = subjects[index]
+        setup, galaxy = galaxies_made[index]
+        subject_id = SUBJECT_ID_BASE + galaxies + index + 1
+        observation = observe(rng, galaxy, setup)
+        files += write_subject_files(outdir, subject_id, observation, setup)
+        repeat = _classify_subject(
+            rng,
+            subject_id,
+            setup,
+            observation,
+            crowd,
+            volunteers,
+            junk_fraction,
+            original.hart_pitch,
+            metadata=original.metadata,
+        )
+        repeat.truth_entry["repeat_of"] = original.subject_id
+        subjects.append(repeat)
 
     ordered = _in_order_made(subjects)
     ids = {c.key: CLASSIFICATION_ID_BASE + i + 1 for i, c in enumerate(ordered)}
@@ -223,6 +255,7 @@ class _Subject:
     truth_entry: dict[str, Any]
     classifications: list[_Classification]
     hart_pitch: HartPitch | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def _real_setups(like_dir: Path | None, galaxies: int) -> list[ImageSetup]:
@@ -255,14 +288,18 @@ def _classify_subject(
     volunteers: int,
     junk_fraction: float,
     hart_pitch: HartPitch | None = None,
+    *,
+    metadata: dict[str, Any] | None = None,
 ) -> _Subject:
-    """Give a subject its metadata and have ``volunteers`` volunteers classify it."""
+    """Give a subject its metadata (``metadata``: another subject's, for a repeat) and have
+    ``volunteers`` volunteers classify it."""
     truth = observation.model
-    metadata = (
-        dict(setup.metadata)
-        if setup.metadata is not None
-        else made_up_metadata(rng, truth, setup.shape)
-    )
+    if metadata is None:
+        metadata = (
+            dict(setup.metadata)
+            if setup.metadata is not None
+            else made_up_metadata(rng, truth, setup.shape)
+        )
     height, width = setup.shape
     frame = CanvasFrame(width, height, CANVAS_PX, int(height / width * CANVAS_PX))
     schedule = crowd.schedule(rng, volunteers)
@@ -277,6 +314,7 @@ def _classify_subject(
         truth_entry=subject_truth(observation, setup, hart_pitch),
         classifications=classifications,
         hart_pitch=hart_pitch,
+        metadata=metadata,
     )
 
 

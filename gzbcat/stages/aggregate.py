@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gzbcat.aggregation import AggregationParams, aggregate
+from gzbcat.aggregation.bootstrap import bootstrap_aggregate
 from gzbcat.db import schema
 from gzbcat.db.dialect import insert_tuples
 from gzbcat.db.models import load_models, replace_model
@@ -38,11 +40,20 @@ class AggregateParams:
         path: 30); None uses all.
     aggregation
         Clustering and spiral-fit parameters (spec §5, §6 defaults).
+    bootstrap
+        Resample the volunteers this many times (seeded by ``bootstrap_seed``) and take each
+        part's errors from the spread of its resampled aggregates, storing in how many
+        resamples each part was found (:mod:`gzbcat.aggregation.bootstrap`); 0: the cheap
+        errors (members' spread / sqrt(members)) only.
+    bootstrap_seed
+        Seed of the resampling (per subject it is combined with the subject id).
     """
 
     method: Method = Method.CORRECTED
     max_volunteers: int | None = 30
     aggregation: AggregationParams = field(default_factory=AggregationParams)
+    bootstrap: int = 0
+    bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", Method(self.method))
@@ -50,6 +61,7 @@ class AggregateParams:
 
 @dataclass(frozen=True)
 class AggregateInputs:
+    subject_id: int
     image_shape: tuple[int, int]
     model_ids: tuple[int, ...]
     models: tuple[GalaxyModel, ...]
@@ -59,6 +71,8 @@ class AggregateInputs:
 class AggregateOutputs:
     model: GalaxyModel
     members: dict[str, list[int]]  # part → volunteer model ids
+    found: dict[str, int] = field(default_factory=dict)  # part → resamples it was found in
+    resamples: int | None = None
 
 
 def _volunteer_query(subjects: Sequence[int] | None):  # type: ignore[no-untyped-def]
@@ -108,7 +122,10 @@ def load(session: Session, subject_id: int) -> AggregateInputs:
     shape, ids = _volunteers(session, [subject_id])[subject_id]
     models = load_models(session, ids)
     return AggregateInputs(
-        image_shape=shape, model_ids=tuple(ids), models=tuple(models[i] for i in ids)
+        subject_id=subject_id,
+        image_shape=shape,
+        model_ids=tuple(ids),
+        models=tuple(models[i] for i in ids),
     )
 
 
@@ -118,7 +135,28 @@ def compute(inputs: AggregateInputs, params: AggregateParams) -> AggregateOutput
     ids = inputs.model_ids[:count]
     result = aggregate(models, inputs.image_shape, params=params.aggregation, method=params.method)
     members = {part: [ids[i] for i in indices] for part, indices in result.members.items()}
-    return AggregateOutputs(model=result.model, members=members)
+    if params.bootstrap <= 0:
+        return AggregateOutputs(model=result.model, members=members)
+    resampled = bootstrap_aggregate(
+        models,
+        inputs.image_shape,
+        result,
+        resamples=params.bootstrap,
+        seed=hash_seed(params.bootstrap_seed, inputs.subject_id),
+        params=params.aggregation,
+        method=params.method,
+    )
+    return AggregateOutputs(
+        model=resampled.model,
+        members=members,
+        found=resampled.found,
+        resamples=resampled.resamples,
+    )
+
+
+def hash_seed(seed: int, subject_id: int) -> int:
+    """One subject's resampling seed: the run's seed and the subject id, mixed (stable)."""
+    return int(np.random.SeedSequence([seed, subject_id]).generate_state(1)[0])
 
 
 def store(
@@ -132,6 +170,16 @@ def store(
     insert_tuples(
         session, schema.ClusterMember.__table__, ("model_id", "part", "member_model_id"), rows
     )
+    for part, found in outputs.found.items():
+        if part.startswith("arm:"):
+            table, where = schema.Arm, schema.Arm.arm_index == int(part[4:])
+        else:
+            table, where = schema.Component, schema.Component.component == part
+        session.execute(
+            update(table)
+            .where(table.model_id == model_id, where)
+            .values(bootstrap_found=found, bootstrap_resamples=outputs.resamples)
+        )
 
 
 STAGE = Stage(name="aggregate", inputs=inputs, load=load, compute=compute, store=store)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from gzbcat.db import schema
 from gzbcat.db.images import load_subject_image
-from gzbcat.db.models import insert_model, load_models
+from gzbcat.db.models import flags_to_text, insert_model, load_models
 from gzbcat.fitting import FitError, TuneParams, TuneResult, tune
+from gzbcat.fitting.uncertainty import DERIVED_QUANTITIES
 from gzbcat.model import GalaxyModel, Method, SubjectImage
 from gzbcat.stages.loaders import hash_groups
 from gzbcat.stages.runner import Stage, StoreContext
@@ -140,6 +141,11 @@ def _store(
             spiral_fraction=_finite(result.spiral_fraction),
             flux=_finite(result.flux),
             magnitude=_finite(result.magnitude),
+            **{f"{key}_err": _finite(result.derived_errors.get(key)) for key in DERIVED_QUANTITIES},
+            error_flags=flags_to_text(result.derived_error_flags),
+            error_scale=_finite(result.error_scale) if result.vector_status else None,
+            hessian_positive_definite=result.hessian_positive_definite,
+            error_seconds=_finite(result.error_seconds) if result.vector_status else None,
         )
     )
 

@@ -108,9 +108,11 @@ def test_aggregate_model_round_trips_through_json_dict() -> None:
     truth = two_arm_galaxy()
     result = aggregate(simulate_volunteers(truth, np.random.default_rng(0)), truth.image_shape)
     data = result.model.to_dict()
-    assert data["disk"]["errors"]["intensity"] is None  # +inf → null (unconstrained)
+    assert data["disk"]["scatter"]["intensity"] is None  # +inf → null (unconstrained)
+    assert data["disk"]["error_flags"]["intensity"] == "fixed"  # a placeholder: no error
     again = GalaxyModel.from_dict(data)
-    assert again.disk is not None and math.isinf(again.disk.errors["n"])
+    assert again.disk is not None and math.isinf(again.disk.scatter["n"])
+    assert again.disk.errors == result.model.disk.errors
     assert again.arms[0].fit == result.model.arms[0].fit
 
 

@@ -127,9 +127,13 @@ def test_aggregate_component_members_errors_and_placeholders() -> None:
     assert members == list(range(1, 11))
     values = np.array([[c.mux, c.muy, c.re, c.q] for c in comps[1:11]])  # type: ignore[union-attr]
     for k, name in enumerate(("mux", "muy", "re", "q")):
-        assert agg.errors[name] == pytest.approx(np.std(values[:, k], ddof=1))
-    assert agg.errors["roll"] == pytest.approx(0.0, abs=1e-12)
-    assert all(math.isinf(agg.errors[p]) for p in ("intensity", "n", "c"))
+        spread = np.std(values[:, k], ddof=1)  # spec §5.5's "errors": the members' scatter
+        assert agg.scatter[name] == pytest.approx(spread)
+        assert agg.errors[name] == pytest.approx(spread / math.sqrt(10))  # of the aggregate
+    assert agg.scatter["roll"] == pytest.approx(0.0, abs=1e-12)
+    assert all(math.isinf(agg.scatter[p]) for p in ("intensity", "n", "c"))
+    assert set(agg.errors) == {"mux", "muy", "re", "q", "roll"}
+    assert dict(agg.error_flags) == {"intensity": "fixed", "n": "fixed", "c": "fixed"}
     assert (agg.intensity, agg.n, agg.c) == (0.2, 1.0, 2.0)
     assert abs(agg.mux - values[:, 0].mean()) < 0.5
     assert abs(agg.re - 20.0) < 1.0

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 
+from gzbcat.aggregation.arm_fit import member_pitch_scatter
 from gzbcat.aggregation.spirals import (
     directed_distance_matrix,
     drop_repeated_vertices,
@@ -313,3 +314,22 @@ def test_unwrap_grouped_joins_each_line_to_the_earlier_ones() -> None:
     np.testing.assert_allclose(got, _naive_unwrap_grouped(wrapped, r, np.concatenate(groups)))
     # The first group needs no turn, and every later piece is joined back onto the spiral.
     np.testing.assert_allclose(got, t_true, atol=1e-9)
+
+
+def test_member_pitch_scatter_reads_each_volunteers_own_slope() -> None:
+    """Five traces of pitch 18°–22° (one degree apart), noise-free: their robust spread is
+    1.4826 × the median absolute deviation of 1°; a short trace does not count."""
+    theta, log_r, owner = [], [], []
+    for k, pitch in enumerate((18.0, 19.0, 20.0, 21.0, 22.0)):
+        t = np.linspace(0.5 + 0.1 * k, 2.5 + 0.1 * k, 30)
+        theta.append(t)
+        log_r.append(1.0 + math.tan(math.radians(pitch)) * t)
+        owner.append(np.full(t.size, k))
+    theta.append(np.linspace(1.0, 1.1, 10))  # sweeps 0.1 rad: too short to have a pitch
+    log_r.append(np.linspace(0.0, 3.0, 10))
+    owner.append(np.full(10, 9))
+    t, y, o = np.concatenate(theta), np.concatenate(log_r), np.concatenate(owner)
+    spread, count = member_pitch_scatter(t, y, np.ones_like(t), o)
+    assert count == 5
+    assert spread == pytest.approx(1.4826, rel=1e-3)
+    assert member_pitch_scatter(t[:30], y[:30], np.ones(30), o[:30]) == (None, 1)

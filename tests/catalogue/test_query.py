@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import uuid
 from pathlib import Path
 
@@ -166,6 +167,12 @@ def test_examples_give_the_expected_rows(
     assert pair["disk_re_diff_px"] == pytest.approx(13.0 - 14.0)  # re = base + 3
     # 3.0 − 0.1 rad is 2.9 rad; roll is defined modulo π, so the difference is 2.9 − π.
     assert pair["disk_roll_diff_rad"] == pytest.approx(2.9 - 3.141592653589793)
+    # … over the errors combined: re errors 0.14 (subject 99) and 0.13, roll 0.13 and 0.12.
+    assert pair["disk_re_diff_over_err"] == pytest.approx(-1.0 / math.hypot(0.14, 0.13))
+    assert pair["disk_roll_diff_over_err"] == pytest.approx(
+        (2.9 - 3.141592653589793) / math.hypot(0.13, 0.12)
+    )
+    assert pair["bulge_fraction_diff_over_err"] is None  # no fraction errors stored
 
     problems = run_query(engine, _example("failed_fits.sql"))
     assert [(r[0], r[2], r[3], r[4]) for r in problems.rows] == [

@@ -18,10 +18,12 @@ import pytest
 from scipy import optimize
 
 from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
+from gzbcat.fitting.parameters import RenderCache
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
 from gzbcat.rendering.psf import convolve_psf
 from gzbcat.rendering.render import render_model
 from gzbcat.rendering.sersic import plan_sampling
+from tests.fitting.synthetic import disk_bulge_case
 
 SHAPE = (64, 60)
 
@@ -212,3 +214,57 @@ def test_convolution_direction_matters_in_the_fit() -> None:
     objective, x = _objective("corrected")
     expected = convolve_psf(objective.space.render(x), _psf())
     np.testing.assert_allclose(objective.model_image(x), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_frozen_sampling_makes_the_objective_smooth() -> None:
+    """Along a short line the adaptive plan moves pixels between lattices (a jump in the loss,
+    which broke L-BFGS-B's line search); on the frozen plans of the start the loss is smooth:
+    its second differences are all alike, as a smooth function's are on a fine grid."""
+    case = disk_bulge_case()
+    space = ParameterSpace.from_model(case.truth, case.image.shape)
+    objective = FitObjective(
+        space, np.where(case.mask, 0.0, case.image), case.sigma, case.psf, case.mask
+    )
+    x0 = space.x0.copy()
+    direction = np.zeros(len(space))
+    direction[space.index("bulge.scale")] = 1.0
+    direction[space.index("centre.mux")] = 3.0
+    steps = np.linspace(0.0, 0.004, 201)
+
+    def roughness() -> float:
+        values = np.array([objective.value(x0 + t * direction) for t in steps])
+        second = np.abs(np.diff(values, 2))
+        return float(second.max() / np.median(second))
+
+    assert roughness() > 10.0  # adaptive: the line crosses plan changes
+    objective.freeze_sampling(x0)
+    assert roughness() < 1.5
+
+
+def test_render_cache_gives_the_same_value_and_gradient() -> None:
+    """Reused Sérsic samples give the value and gradient of a fresh render (disk, bulge: every
+    entry moved in turn, as the finite-difference Hessian moves them)."""
+    case = disk_bulge_case()
+    space = ParameterSpace.from_model(case.truth, case.image.shape)
+    objective = FitObjective(
+        space, np.where(case.mask, 0.0, case.image), case.sigma, case.psf, case.mask
+    )
+    x0 = space.x0.copy()
+    objective.freeze_sampling(x0)
+    fresh = [objective.value_and_grad(x0 + dx) for dx in _nudges(x0)]
+    objective.cache = RenderCache()
+    cached = [objective.value_and_grad(x0 + dx) for dx in _nudges(x0)]
+    assert objective.cache.hits > 0
+    for (v1, g1), (v2, g2) in zip(fresh, cached, strict=True):
+        assert v2 == pytest.approx(v1, rel=1e-12)
+        np.testing.assert_allclose(g2, g1, rtol=1e-9, atol=1e-12 * np.abs(g1).max())
+
+
+def _nudges(x0: np.ndarray) -> list[np.ndarray]:
+    """The base point, then each entry moved by 1e-4 of its size (at least 1e-4)."""
+    out = [np.zeros_like(x0)]
+    for j in range(x0.size):
+        step = np.zeros_like(x0)
+        step[j] = 1e-4 * max(abs(float(x0[j])), 1.0)
+        out.append(step)
+    return out

@@ -149,3 +149,55 @@ def test_best_individual_is_the_lowest_chi_squared_drawing(engine: Engine, sampl
             assert all(best <= _chi2(other, image) + 1e-9 for other in volunteers[subject_id])
             source = session.get(schema.Model, row.source_model_id)
             assert source is not None and source.classification_id == row.classification_id
+
+
+def test_aggregate_stores_scatter_error_and_bootstrap_counts(engine: Engine, sample: Path) -> None:
+    """The members' spread is stored as _scatter, the aggregate's own error as _err (spread /
+    sqrt(members) by default); --bootstrap N replaces the errors by the resampled spread and
+    stores in how many of the N resamples each part was found."""
+    _ingest(engine, sample)
+    run_stage(engine, aggregate.STAGE, aggregate.AggregateParams())
+    cheap = _models(engine, "aggregate")
+    with session_scope(engine) as session:
+        n_disk = dict(
+            session.execute(
+                select(schema.ClusterMember.model_id, func.count())
+                .where(schema.ClusterMember.part == "disk")
+                .group_by(schema.ClusterMember.model_id)
+            ).all()
+        )
+    for model_id, model in cheap.values():
+        disk = model.disk
+        assert disk is not None
+        expected = disk.scatter["re"] / math.sqrt(n_disk[model_id])
+        assert disk.errors["re"] == pytest.approx(expected)
+        assert math.isinf(disk.scatter["intensity"]) and "intensity" not in disk.errors
+        assert disk.error_flags["intensity"] == "fixed"
+    params = aggregate.AggregateParams(bootstrap=6, bootstrap_seed=3)
+    assert run_stage(engine, aggregate.STAGE, params).done == 3
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                schema.Component.component,
+                schema.Component.bootstrap_found,
+                schema.Component.bootstrap_resamples,
+            )
+            .join(schema.Model, schema.Model.model_id == schema.Component.model_id)
+            .where(schema.Model.kind == "aggregate")
+        ).all()
+        resamples = {row.bootstrap_resamples for row in rows}
+        arm_counts = session.scalars(
+            select(schema.Arm.bootstrap_found)
+            .join(schema.Model, schema.Model.model_id == schema.Arm.model_id)
+            .where(schema.Model.kind == "aggregate")
+        ).all()
+    assert resamples == {6}
+    assert all(0 <= found <= 6 for _, found, _ in rows)
+    assert any(name == "disk" and found == 6 for name, found, _ in rows)
+    assert all(found is not None and 0 <= found <= 6 for found in arm_counts)
+    again = {sid: model for sid, (_, model) in _models(engine, "aggregate").items()}
+    for subject_id, (_, model) in cheap.items():
+        boot = again[subject_id].disk
+        assert boot is not None and model.disk is not None
+        assert boot.re == model.disk.re  # the same aggregate, other errors
+        assert boot.errors["re"] != model.disk.errors["re"]

@@ -14,6 +14,11 @@ from gzbcat.stages.runs import params_hash
 
 # The default parameters' hashes as the first release with typed methods found them stored
 # (computed by the release before it, where the method was a plain string): "method stage".
+# Changed on purpose since: the tune stages' (TuneParams gained ``errors`` when tuned errors
+# became the width of the fit's posterior; tuned models stored before lack those errors, so
+# their units must run again) and the aggregate stage's (AggregateParams gained
+# ``bootstrap``; aggregates now store the members' spread as _scatter and the aggregate's own
+# error as _err, and arm pitch errors include the volunteers' disagreement: run them again).
 STORED = json.loads((Path(__file__).parent / "params_hashes.json").read_text())
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text, update
 
 from gzbcat.db import schema
+from gzbcat.db.arrays import array_to_bytes
 from gzbcat.db.engine import session_scope
 from gzbcat.db.models import replace_model
 from gzbcat.model import GalaxyModel, SersicComponent
+from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate, best_individual
 from gzbcat.stages.ingest import (
@@ -67,7 +70,7 @@ def test_both_sources_are_tuned_with_a_fits_row(ingested: Engine) -> None:
         assert 0.8 < fit.chi2_nu < 3.0
         assert fit.magnitude is not None and fit.flux > 0
         assert 0 <= fit.bulge_fraction < 1
-    assert all(err is not None and err > 0 for err in disks)  # Hessian lower bounds
+    assert all(err is not None and err > 0 for err in disks)  # the posterior's width
     # Nothing is due again; a new aggregate makes only the aggregate's tune due.
     stage = TUNE_STAGES["aggregate"]
     assert run_stage(ingested, stage, tune_params("aggregate", max_iterations=40)).due == 0
@@ -100,3 +103,61 @@ def test_a_model_without_disk_is_a_failed_unit_with_the_reason(ingested: Engine)
         unit = session.get(schema.StageUnit, ("tune-aggregate", subject_id))
         assert unit is not None and unit.state == "failed" and "disk" in (unit.error or "")
         assert session.scalars(select(schema.Fit)).all() == []
+
+
+def test_a_parameter_at_its_bound_is_stored_null_with_its_flag(ingested: Engine) -> None:
+    """A disk flatter than the fit allows (q = 0.2 < 0.25): q_err is NULL with ``q:at_bound``
+    in ``components`` and in the catalogue; the fitted parameters have errors, the fixed ones
+    (n, c) say so, and the fits row keeps the error scale."""
+    shape = (40, 40)
+    truth = SersicComponent(19.6, 20.3, 0.4, 7.0, 0.2, 0.5)
+    psf = np.zeros((5, 5))
+    psf[2, 2] = 1.0
+    image = render_model(GalaxyModel(disk=truth), shape, psf)
+    image += np.random.default_rng(2).normal(0.0, 0.05, shape)
+    with session_scope(ingested, write=True) as session:
+        subject_id = session.scalar(select(schema.Subject.subject_id))
+        session.execute(
+            update(schema.SubjectImage)
+            .where(schema.SubjectImage.subject_id == subject_id)
+            .values(
+                width=shape[1],
+                height=shape[0],
+                image=array_to_bytes(image),
+                sigma=array_to_bytes(np.full(shape, 0.05)),
+                mask=array_to_bytes(np.zeros(shape, dtype=bool)),
+                psf=array_to_bytes(psf),
+            )
+        )
+        start = GalaxyModel(disk=truth.with_parameters(q=0.4, intensity=0.3))
+        replace_model(session, subject_id, start, kind="aggregate", method="corrected", run_id=None)
+    summary = run_stage(ingested, TUNE_STAGES["aggregate"], tune_params("aggregate"))
+    assert (summary.done, summary.failed) == (1, 0), summary.failures
+    with session_scope(ingested) as session:
+        disk = session.execute(
+            select(schema.Component)
+            .join(schema.Model, schema.Model.model_id == schema.Component.model_id)
+            .where(schema.Model.kind == "tuned", schema.Component.component == "disk")
+        ).scalar_one()
+        fit = session.execute(select(schema.Fit)).scalar_one()
+        view = session.execute(
+            text(
+                "SELECT disk_q, disk_q_err, disk_re_err, disk_error_flags, error_scale "
+                "FROM catalogue WHERE subject_id = :s"
+            ),
+            {"s": subject_id},
+        ).one()
+    assert disk.q == pytest.approx(0.25)
+    assert disk.q_err is None
+    assert disk.error_flags is not None
+    assert set(disk.error_flags.split(",")) == {"q:at_bound", "n:fixed", "c:fixed"}
+    assert all(
+        value is not None and value > 0
+        for value in (disk.mux_err, disk.muy_err, disk.roll_err, disk.re_err, disk.intensity_err)
+    )
+    assert fit.error_scale is not None and fit.error_scale >= 1.0
+    assert fit.hessian_positive_definite is True
+    assert view.disk_q == pytest.approx(0.25) and view.disk_q_err is None
+    assert view.disk_re_err == pytest.approx(disk.re_err)
+    assert view.disk_error_flags == disk.error_flags
+    assert view.error_scale == pytest.approx(fit.error_scale)
