@@ -27,6 +27,7 @@ __all__ = [
     "COMPONENT_BOUNDS",
     "COMPONENT_NAMES",
     "COMPONENT_PARAMETERS",
+    "MAX_ARM_POINTS",
     "GalaxyModel",
     "LogSpiralFit",
     "Method",
@@ -123,6 +124,10 @@ ARM_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
     {"intensity": (0.0, _INF), "spread": (0.5, 15.0), "falloff": (0.001, _INF)}
 )
 """Bounds of a spiral arm's brightness parameters (spec §4.1, §8.4); spread in image px."""
+
+MAX_ARM_POINTS = 1000
+"""More points than any drawn arm has (spec §2.2 saw 1–181): parsing refuses a longer arm and
+aggregation leaves out any stored before it did, whose resampling would not fit in memory."""
 
 
 def wrap_roll(roll: float) -> float:

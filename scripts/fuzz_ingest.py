@@ -8,8 +8,8 @@ content, an unknown subject, a 10,000-point arm, a far arm point, an absurd slid
 databases are filled:
 
 - *corrupted*: the subject export and the corrupted classification export;
-- *reference*: the same subjects and the export without the rows that must be refused (rows
-  that are odd but valid, such as a 10,000-point arm, are kept in both).
+- *reference*: the same subjects and the export without the rows that must be refused (a
+  kind that is ``accepted`` would be kept in both).
 
 and then checked:
 
@@ -155,7 +155,7 @@ KINDS: dict[str, tuple[Edit | None, str, str, bool]] = {
     "zero_size": (_zero_bar, "parse_error", "zero size", True),
     "absurd_slider": (_set_scale_slider, "parse_error", "beyond any slider's range", True),
     "far_arm_point": (_far_arm_point, "parse_error", "far outside the canvas", True),
-    "long_arm": (_long_arm, "accepted", "", False),
+    "long_arm": (_long_arm, "parse_error", "more than any drawn arm has", True),
     "empty_row": (None, "ingest_error", "classification_id", True),
     "truncated_row": (None, "ingest_error", "subject_ids", True),
     "duplicate_id": (None, "ingest_error", "differs from", True),

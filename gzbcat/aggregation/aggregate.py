@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gzbcat.model import COMPONENT_NAMES, GalaxyModel, Method
+from gzbcat.model import COMPONENT_NAMES, MAX_ARM_POINTS, GalaxyModel, Method
 
 from .jaccard import aggregate_component
 from .params import AggregationParams
@@ -45,8 +45,9 @@ its arithmetic stays finite for any model."""
 
 
 def _plausible_parts(model: GalaxyModel, reach: float) -> GalaxyModel:
-    """``model`` without the components and arms that are non-finite or beyond ``reach`` px
-    (as if the volunteer had not drawn them); the model itself keeps its place in the list."""
+    """``model`` without the components and arms that are non-finite or beyond ``reach`` px,
+    and arms of more than :data:`~gzbcat.model.MAX_ARM_POINTS` points (as if the volunteer had
+    not drawn them); the model itself keeps its place in the list."""
 
     def near(values: Sequence[float] | np.ndarray) -> bool:
         array = np.asarray(values, dtype=float)
@@ -59,7 +60,9 @@ def _plausible_parts(model: GalaxyModel, reach: float) -> GalaxyModel:
             (component.mux, component.muy, component.re, component.intensity)
         )
         parts[name] = component if keep else None
-    arms = tuple(arm for arm in model.arms if near(arm.points))
+    arms = tuple(
+        arm for arm in model.arms if len(arm.points) <= MAX_ARM_POINTS and near(arm.points)
+    )
     if len(arms) == len(model.arms) and all(parts[n] is getattr(model, n) for n in COMPONENT_NAMES):
         return model
     return replace(model, arms=arms, **parts)

@@ -54,6 +54,7 @@ import numpy as np
 from gzbcat.model import (
     ARM_BOUNDS,
     COMPONENT_BOUNDS,
+    MAX_ARM_POINTS,
     GalaxyModel,
     Method,
     SersicComponent,
@@ -310,6 +311,10 @@ def _arm_points(points: Any, t: CanvasTransform, what: str) -> np.ndarray:
     n = len(points)
     if n == 0:
         return np.empty((0, 2))
+    if n > MAX_ARM_POINTS:
+        raise AnnotationError(
+            f"{what}: {n} points, more than any drawn arm has (at most {MAX_ARM_POINTS})"
+        )
     try:
         xy = np.array([list(map(_X, points)), list(map(_Y, points))], dtype=np.float64)
     except (KeyError, TypeError, ValueError):

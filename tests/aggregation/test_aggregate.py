@@ -129,7 +129,10 @@ def test_an_absurd_stored_model_leaves_the_aggregate_as_it_was() -> None:
     drawn = next(m for m in volunteers if m.disk is not None and m.arms)
     absurd = GalaxyModel(  # an absurd disk and arm, as stored before parsing refused them
         disk=replace(drawn.disk, mux=1e308, muy=1e308, re=1e308),
-        arms=(SpiralArm(np.full((5, 2), 1e308), 1.0, 1.0, 1.0),),
+        arms=(
+            SpiralArm(np.full((5, 2), 1e308), 1.0, 1.0, 1.0),
+            SpiralArm(np.repeat(drawn.arms[0].points, 1000, axis=0), 1.0, 1.0, 1.0),
+        ),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow on the way

@@ -821,6 +821,10 @@ def test_a_far_arm_point_or_an_absurd_slider_is_refused() -> None:
         _parse(annotation, "corrected")
     with pytest.raises(AnnotationError, match="beyond any slider's range"):
         _parse(_with_slider("disk", 1, 1e308), "reference")
+    annotation = fixture_annotation()
+    _drawing(annotation, "spiral")["points"] = [{"x": 50 + i / 100, "y": 60} for i in range(1001)]
+    with pytest.raises(AnnotationError, match="1001 points, more than any drawn arm has"):
+        _parse(annotation, "reference")
 
 
 @pytest.mark.parametrize(
