@@ -7,12 +7,11 @@ in a fresh interpreter that has already imported the stages, as the command line
 * ``spawn``: fresh interpreters, each importing numpy, scipy and scikit-learn itself (how the
   runner started workers before :mod:`gzbcat.stages.workers`);
 * ``fork``: :func:`gzbcat.stages.workers.worker_pool` in a process without other threads (the
-  stage commands when not on a terminal: Slurm jobs, scripts): forked from this process;
+  stage commands, on a terminal or not): forked from this process;
 * ``forkserver-cold``: the fork server, started only when the pool is (a runner with another
   thread, e.g. a library caller's);
-* ``forkserver-early``: the fork server started before this process imports the stages, as
-  the stage commands do on a terminal (their progress bar runs a thread), so both imports
-  overlap;
+* ``forkserver-early``: the fork server started before this process imports the stages, so
+  both imports overlap (for a caller that runs other threads);
 * ``forkserver-warm``: a second pool from the running fork server (a pool rebuilt after a
   worker died).
 

@@ -10,7 +10,7 @@ units of a small stage). So workers are forked instead, ready in milliseconds:
 - otherwise from multiprocessing's *fork server*: a clean process, started from this one
   without its threads or connections, that imports :data:`WORKER_MODULES` once and forks a
   worker per request. It lives as long as this process, so it is started once per command
-  (a progress bar's refresh thread, or a pool rebuilt after a worker died, needs it).
+  (a caller that runs other threads, or a pool rebuilt after a worker died, needs it).
 
 Every worker runs :func:`gzbcat.process.configure_process` as it starts, and exits as soon as
 the process that started it is gone: a worker otherwise waits for work forever when its
