@@ -5,18 +5,19 @@ spec §8.2–§8.3) over the vector x of spec §8.1. Near the optimum x̂ the po
 Gaussian with covariance ``C = H⁻¹``, H the Hessian of f at x̂; this module measures H and
 carries C to every number the catalogue reports.
 
-1. **Hessian** (:func:`posterior_curvature`): central differences of the analytic gradient,
-   column by column, with the step of entry j a fixed fraction (:data:`HESSIAN_STEP`) of its
-   scale s_j (the fit's curvature scale, about its 1σ), in the scaled coordinates z = x/s where
-   H is of order one; symmetrised. An entry sitting on a bound of spec §8.4 (L-BFGS-B puts it
-   there exactly) is not a free parameter of the posterior's Gaussian core: it is left out,
-   flagged ``at_bound``, and the other entries' covariance is conditional on it. Where a
-   central step would leave the box, the difference is one-sided. The evaluations run on the
-   sampling plans of the optimum (a smooth objective) and reuse the unchanged parts' samples
-   (:class:`~gzbcat.fitting.parameters.RenderCache`). Entries whose curvature is almost all
-   their prior's (the arm geometry, pinned by the 0.01 px and 0.5° priors of spec §8.3) are
-   not differenced: their couplings to the others are the others' columns' rows, checked
-   to be small, and their own curvature is the prior's plus the pixel term's diagonal.
+1. **Hessian** (:func:`posterior_curvature`): forward differences of the analytic gradient from
+   the optimum's, column by column, with the step of entry j a fixed fraction
+   (:data:`HESSIAN_STEP`) of its scale s_j (the fit's curvature scale, about its 1σ), in the
+   scaled coordinates z = x/s where H is of order one; symmetrised (a step of 1 % of 1σ makes
+   the one-sided error small against the statistical one). An entry sitting on a bound of spec
+   §8.4 (L-BFGS-B puts it there exactly) is not a free parameter of the posterior's Gaussian
+   core: it is left out, flagged ``at_bound``, and the other entries' covariance is conditional
+   on it. Where the step would leave the box, it is taken the other way. The evaluations run on
+   the sampling plans of the optimum (a smooth objective) and reuse the unchanged parts'
+   samples (:class:`~gzbcat.fitting.parameters.RenderCache`). Entries whose curvature is almost
+   all their prior's (the arm geometry, pinned by the 0.01 px and 0.5° priors of spec §8.3) are
+   not differenced: their couplings to the others are the others' columns' rows, checked to be
+   small, and their own curvature is the prior's plus the pixel term's diagonal.
 2. **Inversion**: eigen-decomposition of the symmetrised, scaled H. Eigenvalues at or below
    :data:`EIGENVALUE_FLOOR` × the largest are directions the data and priors do not constrain
    (or the point is not a minimum): entries with more than :data:`UNDETERMINED_SHARE` of
@@ -184,26 +185,22 @@ def _curvature(
     pinned = np.array([j in prior_dominated for j in free], dtype=bool)
 
     def difference(k: int, j: int) -> int:
-        """Column k (entry j) of the Hessian; returns the evaluations it took."""
+        """Column k (entry j) of the Hessian, a forward difference from the optimum's gradient
+        (backward where the step would leave the box); returns the evaluations it took."""
         nonlocal centre_grad
-        h = step * scales[j]
-        plus, minus = x.copy(), x.copy()
-        plus[j] += h
-        minus[j] -= h
-        if plus[j] <= upper[j] and minus[j] >= lower[j]:
-            columns[:, k] = (
-                objective.value_and_grad(plus)[1] - objective.value_and_grad(minus)[1]
-            ) / (2.0 * h)
-            return 2
-        used = 1
+        used = 0
         if centre_grad is None:
             centre_grad = objective.value_and_grad(x)[1]
             used += 1
-        if plus[j] > upper[j]:
-            columns[:, k] = (centre_grad - objective.value_and_grad(minus)[1]) / h
+        h = step * scales[j]
+        moved = x.copy()
+        if x[j] + h <= upper[j]:
+            moved[j] += h
+            columns[:, k] = (objective.value_and_grad(moved)[1] - centre_grad) / h
         else:
-            columns[:, k] = (objective.value_and_grad(plus)[1] - centre_grad) / h
-        return used
+            moved[j] -= h
+            columns[:, k] = (centre_grad - objective.value_and_grad(moved)[1]) / h
+        return used + 1
 
     for k, j in enumerate(free):
         if not pinned[k]:
