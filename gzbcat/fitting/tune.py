@@ -17,7 +17,7 @@ no database, no I/O. The steps:
 4. **Derived outputs** (spec §8.8, §8.10): χ², reduced χ², light fractions, total flux and
    magnitude.
 5. **Errors** (:mod:`gzbcat.fitting.uncertainty`): the 1σ width of the fit's own posterior at
-   the optimum — the Hessian of the objective by central differences of its gradient,
+   the optimum — the Hessian of the objective by forward differences of its gradient,
    inverted with care and carried to every reported number, scaled by ``sqrt(χ²_ν)`` where
    χ²_ν > 1. (L-BFGS-B's own ``sqrt(max(1, |loss|)·ftol·diag(H⁻¹))`` of spec §8.8 measures
    how precisely the optimiser located the minimum, not the uncertainty of the parameters;
