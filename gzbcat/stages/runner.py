@@ -604,8 +604,9 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _death_cause(processes: dict[int, Any]) -> str:
-    """How a pool's worker died, from the exit codes of its processes: the pool terminates
-    the survivors (SIGTERM) once one has died, so another code names the death."""
+    """How a pool's worker died, from the exit codes of its processes (once the pool has shut
+    down): the pool terminates the survivors (SIGTERM) once one has died, so another code
+    names the death."""
     codes = []
     for process in processes.values():
         process.join(timeout=1.0)
@@ -936,8 +937,10 @@ class _StageRun:
         in_flight.clear()
         if not (broken or victims):
             return pool, processes
-        cause = _death_cause(processes)
+        # The pool's own thread reaps its processes; reading their exit codes alongside it
+        # races it (a fork-server exit code is read once: the loser sees 255), so after it.
         pool.shutdown(wait=True)
+        cause = _death_cause(processes)
         self.summary.worker_deaths += 1
         if len(victims) == 1:
             self._died_alone(victims[0], cause, alone)
