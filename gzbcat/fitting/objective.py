@@ -157,8 +157,8 @@ class FitObjective:
         plans its own (adaptive sampling), which makes the objective piecewise smooth only.
     cache
         A :class:`~gzbcat.fitting.parameters.RenderCache` that evaluations reuse parts'
-        samples from (set it where successive evaluations change few parts, as the
-        finite-difference Hessian does); None: none.
+        samples and arms' ridges from (an exact one from the start: the brightness stage
+        moves no part's shape; the finite-difference Hessian sets its own); None: none.
     """
 
     def __init__(
@@ -200,7 +200,7 @@ class FitObjective:
         self.n_terms = n_pix + int(self._has_prior.sum())
         self.constant = 0.5 * self.n_terms * math.log(2.0 * math.pi)
         self.plans: dict[str, SamplingPlan] | None = None
-        self.cache: RenderCache | None = None
+        self.cache: RenderCache | None = RenderCache()
 
     def freeze_sampling(self, x: np.ndarray) -> dict[str, SamplingPlan]:
         """Sample every later evaluation on the plans of ``x``; return them.
@@ -210,8 +210,8 @@ class FitObjective:
         far enough for the plans of ``x`` to be poor ones.
         """
         self.plans = self.space.sampling_plans(np.asarray(x, dtype=np.float64))
-        if self.cache is not None:
-            self.cache = RenderCache()
+        if self.cache is not None:  # its keys hold the old plans' identities
+            self.cache = RenderCache(self.cache.per_key, local_ridges=self.cache.local_ridges)
         return self.plans
 
     def forward(self, x: np.ndarray, *, with_gradient: bool = False) -> ForwardPass:

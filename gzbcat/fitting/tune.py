@@ -130,9 +130,13 @@ class TuneParams:
     use_priors
         Gaussian priors on the starting model (spec §8.2, §8.3); False for best-individual
         models (spec §8.9).
-    ftol, gtol, maxcor, maxls
+    ftol, gtol, maxls
         L-BFGS-B options; defaults are scipy's, which the reference used (spec §8.5). ``ftol``
         also scales ``optimiser_precision`` (spec §8.8).
+    maxcor
+        L-BFGS-B's ``maxcor``; None (the default) becomes the method's
+        (:attr:`~gzbcat.fitting.parameters.FittingRules.lbfgs_corrections`: 30 for
+        ``corrected``, scipy's 10 for ``reference``).
     errors
         Measure the posterior's curvature at the optimum and report errors (about 2k + 1
         extra objective evaluations for k fitted entries); False leaves every error unknown.
@@ -151,13 +155,15 @@ class TuneParams:
     use_priors: bool = True
     ftol: float = SCIPY_FTOL
     gtol: float = 1e-5
-    maxcor: int = 10
+    maxcor: int | None = None
     maxls: int = 20
     errors: bool = True
     scaled: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", Method(self.method))
+        if self.maxcor is None:  # resolved here, so that stored parameters name the value
+            object.__setattr__(self, "maxcor", FITTING_RULES[self.method].lbfgs_corrections)
         if self.starts < 1:
             raise ValueError(f"starts must be at least 1, got {self.starts}")
         if self.max_iterations < 1 or self.brightness_max_iterations < 1:

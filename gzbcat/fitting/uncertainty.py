@@ -159,7 +159,8 @@ def posterior_curvature(
     """
     x = np.asarray(x, dtype=np.float64)
     previous_cache = objective.cache
-    objective.cache = RenderCache()  # each column moves one entry: most parts are reused
+    # Each column moves one entry: most parts are reused, and arms keep their nearest segments.
+    objective.cache = RenderCache(local_ridges=True)
     try:
         return _curvature(objective, x, scales, step, dict(prior_dominated or {}))
     finally:

@@ -18,7 +18,9 @@ from gzbcat.stages.runs import params_hash
 # became the width of the fit's posterior; tuned models stored before lack those errors, so
 # their units must run again) and the aggregate stage's (AggregateParams gained
 # ``bootstrap``; aggregates now store the members' spread as _scatter and the aggregate's own
-# error as _err, and arm pitch errors include the volunteers' disagreement: run them again).
+# error as _err, and arm pitch errors include the volunteers' disagreement: run them again);
+# the corrected tune stages' once more when their L-BFGS-B kept 30 corrections, not 10
+# (another optimum to within the fit's precision).
 STORED = json.loads((Path(__file__).parent / "params_hashes.json").read_text())
 
 
