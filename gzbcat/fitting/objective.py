@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gzbcat.fitting.parameters import ForwardPass, ParameterSpace, RenderCache
+from gzbcat.fitting.parameters import FITTING_RULES, ForwardPass, ParameterSpace, RenderCache
 from gzbcat.model import GalaxyModel, SersicComponent
 from gzbcat.rendering._perf import dot
 from gzbcat.rendering.psf import PSFOperator
@@ -61,7 +61,8 @@ ARM_PRIOR_WIDTHS: dict[str, float] = {
     "t_min": math.radians(0.5),
     "t_max": math.radians(0.5),
 }
-"""Reference prior widths on arm geometry (spec §8.3): A 0.01 px, φ 1°, θ range 0.5°."""
+"""Prior widths on arm geometry (spec §8.3): A 0.01 px, φ 1°, θ range 0.5°; ``reference``
+mode only (:attr:`~gzbcat.fitting.parameters.FittingRules.arm_geometry_priors`)."""
 
 
 BRIGHTNESS_KEYS: tuple[str, ...] = ("disk.L", "bulge.frac", "bar.frac")
@@ -73,7 +74,8 @@ class NonFiniteObjectiveError(ArithmeticError):
 
 
 def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.ndarray:
-    """Prior σ per vector entry from a model's component errors (spec §8.3).
+    """Prior σ per vector entry from a model's component errors (spec §8.3); arm geometry
+    has the spec's fixed widths in ``reference`` mode and none in ``corrected`` mode.
 
     Parameters
     ----------
@@ -114,11 +116,12 @@ def prior_widths(space: ParameterSpace, model: GalaxyModel | None = None) -> np.
         terms = [err(disk, key), err(model.bulge, key)]
         finite = [t for t in terms if math.isfinite(t)]
         widths[f"centre.{key}"] = math.sqrt(sum(t * t for t in finite)) if finite else math.inf
+    arm_priors = ARM_PRIOR_WIDTHS if FITTING_RULES[space.method].arm_geometry_priors else {}
     out = np.full(len(space), math.inf)
     for i, name in enumerate(space.names):
         part, key = name.split(".", 1)
         if part.startswith("arm"):
-            out[i] = ARM_PRIOR_WIDTHS.get(key, math.inf)
+            out[i] = arm_priors.get(key, math.inf)
         else:
             out[i] = widths.get(name, math.inf)
     return out

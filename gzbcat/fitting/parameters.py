@@ -105,6 +105,12 @@ class FittingRules:
     dof_subtracts_parameters
         Reduced χ² divides by unmasked pixels minus fitted entries; the reference divided by
         the pixels alone.
+    arm_geometry_priors
+        Hold each arm's log-spiral geometry (A, φ, θ range) to the starting model with spec
+        §8.3's narrow priors (A ± 0.01 px, φ ± 1°, θ ± 0.5°), as the reference did; spec §12.2
+        names it a weakness: the arms stay where the volunteers drew them and the disk moves
+        to make up for it. Without them the pixels place the arms (the aggregate is the start),
+        and on simulated galaxies with arms the tuned errors are calibrated.
     lbfgs_corrections
         Pairs of past steps L-BFGS-B keeps for its Hessian estimate (``maxcor``). The
         reference used scipy's 10; with 30 the fits of simulated galaxies (20–60 entries,
@@ -116,6 +122,7 @@ class FittingRules:
     frac_of_itself_and_disk: bool
     scaled_coordinates: bool
     dof_subtracts_parameters: bool
+    arm_geometry_priors: bool
     lbfgs_corrections: int
 
 
@@ -127,6 +134,7 @@ FITTING_RULES: MethodTable[FittingRules] = MethodTable.from_columns(
     frac_of_itself_and_disk=(True, False),
     scaled_coordinates=(True, False),
     dof_subtracts_parameters=(True, False),
+    arm_geometry_priors=(False, True),
     lbfgs_corrections=(30, 10),
 )
 

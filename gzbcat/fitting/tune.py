@@ -515,7 +515,8 @@ PRIOR_DOMINATED = 0.01
 def _prior_dominated(
     data_diagonal: np.ndarray | None, widths: np.ndarray | None
 ) -> dict[int, float] | None:
-    """Entries the priors pin (e.g. the arm geometry of spec §8.3): index → their curvature.
+    """Entries the priors pin (the arm geometry in ``reference`` mode, spec §8.3): index →
+    their curvature.
 
     Their Hessian column is not differenced (:func:`posterior_curvature`); the pixel term's
     Gauss–Newton diagonal, measured at the full stage's start, decides (a hundredfold margin

@@ -15,7 +15,7 @@ carries C to every number the catalogue reports.
    on it. Where the step would leave the box, it is taken the other way. The evaluations run on
    the sampling plans of the optimum (a smooth objective) and reuse the unchanged parts'
    samples (:class:`~gzbcat.fitting.parameters.RenderCache`). Entries whose curvature is almost
-   all their prior's (the arm geometry, pinned by the 0.01 px and 0.5° priors of spec §8.3) are
+   all their prior's (in ``reference`` mode the arm geometry, pinned by spec §8.3's priors) are
    not differenced: their couplings to the others are the others' columns' rows, checked to be
    small, and their own curvature is the prior's plus the pixel term's diagonal.
 2. **Inversion**: eigen-decomposition of the symmetrised, scaled H. Eigenvalues at or below
@@ -151,7 +151,7 @@ def posterior_curvature(
         Step as a fraction of each scale.
     prior_dominated
         Entries whose curvature is (almost) all their prior's, with that curvature (e.g. the
-        arm geometry, spec §8.3, whose priors of 0.01 px and 0.5° pin it): their columns are
+        arm geometry in ``reference`` mode, pinned by spec §8.3's priors): their columns are
         not differenced. Their coupling to every other entry is still measured, as the rows
         of the other entries' columns (H is symmetric); only the couplings among themselves
         are left out, which changes no variance by more than the ratio of pixel to prior

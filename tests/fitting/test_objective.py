@@ -18,6 +18,7 @@ import pytest
 from scipy import optimize
 
 from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
+from gzbcat.fitting.objective import ARM_PRIOR_WIDTHS
 from gzbcat.fitting.parameters import RenderCache
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
 from gzbcat.rendering.psf import convolve_psf
@@ -176,8 +177,21 @@ def test_objective_value_is_the_spec_formula() -> None:
     allres = np.concatenate([pixel, prior])
     expected = len(allres) / 2 * math.log(2 * math.pi) + 0.5 * np.sum(allres**2)
     assert objective.value(x) == pytest.approx(expected, rel=1e-12)
-    # disk mux/muy/roll/re/q, bulge roll/q/scale, centre, 4 per arm; the bar has no errors
-    assert finite.sum() == 5 + 3 + 2 + 8
+    # disk mux/muy/roll/re/q, bulge roll/q/scale, centre; the bar has no errors, and in
+    # corrected mode the arms' geometry has no prior
+    assert finite.sum() == 5 + 3 + 2
+
+
+def test_only_reference_mode_pins_the_arm_geometry() -> None:
+    """Spec §8.3's arm priors (A ± 0.01 px, φ ± 1°, θ ± 0.5°) in reference mode alone."""
+    for method, expected in (("reference", ARM_PRIOR_WIDTHS), ("corrected", {})):
+        space = _objective(method)[0].space
+        widths = dict(zip(space.names, prior_widths(space), strict=True))
+        arms = {name: w for name, w in widths.items() if name.startswith("arm")}
+        assert arms  # two arms, each with its intensity, spread and geometry
+        for name, width in arms.items():
+            key = name.split(".", 1)[1]
+            assert width == expected.get(key, math.inf), (method, name)
 
 
 def test_reference_mode_renders_the_bar_without_c() -> None:
