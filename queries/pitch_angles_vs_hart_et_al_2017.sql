@@ -1,12 +1,13 @@
--- Pitch angles of the aggregate arms against Hart et al. (2017), matched on dr7objid.
+-- Pitch angles of the tuned aggregate's arms against Hart et al. (2017), matched on dr7objid.
 --
 -- Needs the Hart et al. (2017) table imported as `hart2017`:
 --   gzbcat import-table ../shared/data/external/hart2017-gz2-sparcfire.csv \
 --       --name hart2017 --ra ra --dec dec --key dr7objid
 -- psi_sparcfire (measured by SpArcFiRe) and psi_gz2 (Hart et al.'s GZ2-based values) are
 -- pitch-angle magnitudes in degrees; Hart writes -999 where there is none, NULL here.
--- pitch_angle_deg is the length-weighted mean over the aggregate arms (spec §6.8): NULL for
--- subjects without an aggregate model or without arms.
+-- pitch_angle_deg is the length-weighted mean over the tuned aggregate's arms, or the
+-- aggregate's until it is tuned (spec §6.8): NULL for subjects without an aggregate model or
+-- without arms.
 SELECT
     c.subject_id,
     c.dr7objid,

@@ -9,7 +9,7 @@
 -- both subjects are tuned, ratios also where an error is NULL (see the *_error_flags
 -- columns of the catalogue). disk_roll_diff_rad is wrapped into [-π/2, π/2) because roll is
 -- defined modulo π (both rolls lie in [0, π), so one shift by π is enough). Pitch angles are
--- those of the aggregate arms, with their errors.
+-- those of the tuned arms, with their errors.
 WITH pairs AS (
     SELECT
         a.dr7objid,

@@ -292,7 +292,8 @@ def _family_columns(prefix: str, source_kind: str, words: str) -> list[Catalogue
         CatalogueColumn(
             f"{prefix}n_arms",
             None,
-            f"number of spiral arms of the {source} model (NULL without one)",
+            f"number of spiral arms of {words}, or of the {source} model until it is tuned "
+            "(NULL without either)",
             f"CASE WHEN p.{prefix}source_model_id IS NULL THEN NULL\n"
             f"        ELSE COALESCE({prefix}arm_stats.n_arms, 0) END",
             "int64",
@@ -300,8 +301,8 @@ def _family_columns(prefix: str, source_kind: str, words: str) -> list[Catalogue
         CatalogueColumn(
             f"{prefix}pitch_angle_deg",
             "deg",
-            f"length-weighted mean pitch angle (magnitude) of the arms of the {source} model, "
-            "Σ L_i·φ_i / Σ L_i (spec §6.8)",
+            f"length-weighted mean pitch angle (magnitude) of the arms of {words}, or of the "
+            f"{source} model until it is tuned, Σ L_i·φ_i / Σ L_i (spec §6.8)",
             f"{prefix}arm_stats.pitch_angle_deg",
         ),
         CatalogueColumn(
@@ -319,32 +320,34 @@ def _family_columns(prefix: str, source_kind: str, words: str) -> list[Catalogue
             CatalogueColumn(
                 f"{prefix}pitch_angle_{i}_deg",
                 "deg",
-                f"pitch angle (magnitude) of arm {i} (arm_index {i}) of the {source} model",
+                f"pitch angle (magnitude) of arm {i} (arm_index {i}) of {words}, or of the "
+                f"{source} model until it is tuned",
                 f"{arm}.pitch_angle_deg",
             ),
             CatalogueColumn(
                 f"{prefix}pitch_angle_{i}_err_deg",
                 "deg",
-                f"1σ error of {prefix}pitch_angle_{i}_deg: the log-spiral fit's slope error and "
-                f"the volunteers' disagreement ({prefix}pitch_angle_{i}_scatter_deg over the "
-                "square root of the traces that have their own pitch) in quadrature; after "
-                "gzbcat aggregate --bootstrap N, the spread of the arm's pitch angle over the N "
-                "resampled crowds",
+                f"1σ error of {prefix}pitch_angle_{i}_deg: once tuned, the width of the fit's "
+                "posterior (as for the components); before, the log-spiral fit's slope error "
+                f"and the volunteers' disagreement ({prefix}pitch_angle_{i}_scatter_deg over "
+                "the square root of the traces that have their own pitch) in quadrature, or "
+                "after gzbcat aggregate --bootstrap N the spread over the N resampled crowds",
                 f"{arm}.pitch_angle_err_deg",
             ),
             CatalogueColumn(
                 f"{prefix}pitch_angle_{i}_scatter_deg",
                 "deg",
-                f"spread of the volunteers' own pitch angles about arm {i}'s (1.4826 × median "
-                "absolute deviation of each trace's log-spiral pitch): their disagreement, not "
-                "an error of the arm; NULL with fewer than two usable traces",
+                f"spread of the volunteers' own pitch angles about arm {i}'s in the {source} "
+                "model (1.4826 × median absolute deviation of each trace's log-spiral pitch): "
+                "their disagreement, not an error of the arm; NULL with fewer than two usable "
+                "traces",
                 f"{arm}.pitch_angle_scatter_deg",
             ),
             CatalogueColumn(
                 f"{prefix}chirality_{i}",
                 None,
-                f"winding of arm {i} of the {source} model: +1 or −1, the sign of its "
-                "log-spiral slope (spec §6.6)",
+                f"winding of arm {i} of {words} (the {source} model until it is tuned): +1 or "
+                "−1, the sign of its log-spiral slope (spec §6.6)",
                 f"{arm}.chirality",
                 "int16",
             ),
@@ -426,8 +429,11 @@ def markdown() -> str:
         "  `undetermined`: the posterior's curvature is zero (or negative) along a direction",
         "  the parameter takes part in, so no finite error exists; `hessian_positive_definite`",
         "  is then 0.",
-        "- **Aggregate arms' pitch angles** (`pitch_angle_<i>_err_deg`, combined in",
-        "  `pitch_angle_err_deg`): the log-spiral fit's slope error and the volunteers'",
+        "- **Pitch angles** (`pitch_angle_<i>_deg`, combined in `pitch_angle_deg`) are the",
+        "  tuned model's arms once the subject is tuned, with the posterior's errors; before",
+        "  that, the source model's.",
+        "- **Aggregate arms' pitch angles** (before tuning, and in the `arms` table): the",
+        "  `pitch_angle_err_deg` is the log-spiral fit's slope error and the volunteers'",
         "  disagreement over the square root of their number, in quadrature; with",
         "  `gzbcat aggregate --bootstrap N`, the spread over N seeded resamples of the",
         "  volunteers, which also covers uncertain cluster membership (the benchmark finds the",

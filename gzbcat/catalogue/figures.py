@@ -152,7 +152,8 @@ def _int_or_none(value: Any) -> int | None:
 
 def _catalogue_rows_from_tables(engine: Engine) -> list[CatalogueRow]:
     """Without the ``catalogue`` view: the tuned aggregate's bulge fraction and the
-    length-weighted mean pitch angle of the newest aggregate, from the tables themselves."""
+    length-weighted mean pitch angle of its arms (the newest aggregate's until it is tuned),
+    from the tables themselves."""
     with session_scope(engine) as session:
         subjects = dict(
             session.execute(select(schema.Subject.subject_id, schema.Subject.dr7objid)).all()
@@ -164,6 +165,20 @@ def _catalogue_rows_from_tables(engine: Engine) -> list[CatalogueRow]:
                 .order_by(schema.Model.model_id)
             ).all()
         )
+        source = aliased(schema.Model)
+        tuned: dict[int, tuple[int, float | None]] = {}
+        for subject_id, model_id, bulge_fraction in session.execute(
+            select(schema.Model.subject_id, schema.Model.model_id, schema.Fit.bulge_fraction)
+            .outerjoin(schema.Fit, schema.Fit.model_id == schema.Model.model_id)
+            .join(source, source.model_id == schema.Model.source_model_id)
+            .where(
+                schema.Model.kind == schema.ModelKind.TUNED,
+                source.kind == schema.ModelKind.AGGREGATE,
+            )
+            .order_by(schema.Model.model_id)
+        ):
+            tuned[subject_id] = (model_id, bulge_fraction)
+        arm_model = {**newest, **{sid: model_id for sid, (model_id, _) in tuned.items()}}
         arms: dict[int, list[tuple[float, float, float | None]]] = {}
         for model_id, pitch, err, length in session.execute(
             select(
@@ -171,26 +186,14 @@ def _catalogue_rows_from_tables(engine: Engine) -> list[CatalogueRow]:
                 schema.Arm.pitch_angle_deg,
                 schema.Arm.pitch_angle_err_deg,
                 schema.Arm.length_px,
-            ).where(schema.Arm.model_id.in_(list(newest.values())))
+            ).where(schema.Arm.model_id.in_(list(arm_model.values())))
         ):
             if pitch is not None:
                 arms.setdefault(model_id, []).append((float(pitch), float(length or 1.0), err))
-        source = aliased(schema.Model)
-        bulges = dict(
-            session.execute(
-                select(schema.Model.subject_id, schema.Fit.bulge_fraction)
-                .join(schema.Fit, schema.Fit.model_id == schema.Model.model_id)
-                .join(source, source.model_id == schema.Model.source_model_id)
-                .where(
-                    schema.Model.kind == schema.ModelKind.TUNED,
-                    source.kind == schema.ModelKind.AGGREGATE,
-                )
-                .order_by(schema.Model.model_id)
-            ).all()
-        )
+    bulges = {sid: bulge_fraction for sid, (_, bulge_fraction) in tuned.items()}
     rows = []
     for subject_id, dr7objid in sorted(subjects.items()):
-        fitted = arms.get(newest.get(subject_id, -1), [])
+        fitted = arms.get(arm_model.get(subject_id, -1), [])
         pitch = None
         if fitted:
             weights = np.array([w for _, w, _ in fitted])

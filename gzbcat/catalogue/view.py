@@ -18,8 +18,11 @@ Picking the models, per subject and family (aggregate, best individual):
 - the tuned model is the newest (highest ``model_id``) ``models`` row of kind ``tuned`` whose
   ``source_model_id`` is a model of the family's kind;
 - the source model is that tuned model's ``source_model_id``, or, with no tuned model yet, the
-  newest model of the family's kind. Arm counts and pitch angles come from it (tuning does not
-  change an arm's shape, spec §8.6), so they are available before tuning.
+  newest model of the family's kind;
+- the arm model is the tuned model, or the source model until there is one: arm counts and
+  pitch angles are there before tuning, and after it they are the tuned arms' (a
+  ``corrected`` fit moves the arms' log-spiral geometry; a ``reference`` one holds it with
+  spec §8.3's priors).
 
 Component parameters and fit results are LEFT JOINed to the tuned model and stay NULL until
 the tuning stage has written it; every subject has exactly one row either way.
@@ -63,11 +66,15 @@ def _picked_columns() -> list[str]:
             f"                WHERE t.model_id = i.{prefix}tuned_model_id),\n"
             f"            i.{prefix}newest_source_model_id) AS {prefix}source_model_id"
         )
+        columns.append(
+            f"        COALESCE(i.{prefix}tuned_model_id, i.{prefix}newest_source_model_id)"
+            f" AS {prefix}arm_model_id"
+        )
     return columns
 
 
 def _arm_stats(prefix: str) -> str:
-    """Arm count and the combined pitch angle of spec §6.8 for the family's source model.
+    """Arm count and the combined pitch angle of spec §6.8 for the family's arm model.
 
     ``w`` is an arm's weight (its length) where it has a pitch angle and a length, else NULL,
     so that such arms drop out of both sums; ``missing_err`` marks a weighted arm without an
@@ -87,7 +94,7 @@ def _arm_stats(prefix: str) -> str:
         "            CASE WHEN a.pitch_angle_deg IS NOT NULL THEN a.length_px END AS w,\n"
         "            CASE WHEN a.pitch_angle_deg IS NOT NULL AND a.length_px IS NOT NULL\n"
         "                AND a.pitch_angle_err_deg IS NULL THEN 1 END AS missing_err\n"
-        f"        FROM picked AS p JOIN arms AS a ON a.model_id = p.{prefix}source_model_id\n"
+        f"        FROM picked AS p JOIN arms AS a ON a.model_id = p.{prefix}arm_model_id\n"
         "    ) AS u\n"
         "    GROUP BY u.model_id\n"
         ")"
@@ -98,7 +105,7 @@ def _joins() -> list[str]:
     joins = ["FROM subjects AS s", "JOIN picked AS p ON p.subject_id = s.subject_id"]
     for prefix, _, _ in FAMILIES:
         tuned = f"p.{prefix}tuned_model_id"
-        source = f"p.{prefix}source_model_id"
+        arms = f"p.{prefix}arm_model_id"
         joins.append(f"LEFT JOIN fits AS {prefix}fit ON {prefix}fit.model_id = {tuned}")
         for component in COMPONENTS:
             alias = f"{prefix}{component}"
@@ -106,11 +113,11 @@ def _joins() -> list[str]:
                 f"LEFT JOIN components AS {alias} ON {alias}.model_id = {tuned}\n"
                 f"    AND {alias}.component = '{component}'"
             )
-        joins.append(f"LEFT JOIN {prefix}arm_stats ON {prefix}arm_stats.model_id = {source}")
+        joins.append(f"LEFT JOIN {prefix}arm_stats ON {prefix}arm_stats.model_id = {arms}")
         for i in range(N_ARM_COLUMNS):
             alias = f"{prefix}arm{i}"
             joins.append(
-                f"LEFT JOIN arms AS {alias} ON {alias}.model_id = {source}"
+                f"LEFT JOIN arms AS {alias} ON {alias}.model_id = {arms}"
                 f" AND {alias}.arm_index = {i}"
             )
     return joins

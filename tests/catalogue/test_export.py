@@ -25,7 +25,7 @@ def modelled(engine: Engine, subjects: list[int]) -> int:
     add_model(
         engine, sid, "tuned", source_model_id=aggregate, components={"disk": 10.0},
         fit={"chi2_nu": 1.1, "flux": 100.0, "magnitude": 17.5, "converged": True},
-        method="reference",
+        method="reference", arms=ARMS,
     )  # fmt: skip
     return sid
 

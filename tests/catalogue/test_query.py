@@ -126,7 +126,7 @@ def test_examples_give_the_expected_rows(
     agg = add_model(engine, a, "aggregate", arms=arms)
     add_model(engine, a, "tuned", source_model_id=agg, components={"disk": 10.0, "bulge": 20.0},
               fit={"bulge_fraction": 0.3, "converged": True},
-              overrides={"disk": {"roll": 3.0}})  # fmt: skip
+              overrides={"disk": {"roll": 3.0}}, arms=arms)  # fmt: skip
     agg_b = add_model(engine, b, "aggregate")
     add_model(engine, b, "tuned", source_model_id=agg_b, components={"disk": 12.0},
               fit={"bulge_fraction": None, "converged": False, "message": "ABNORMAL"})  # fmt: skip

@@ -20,6 +20,11 @@ ARMS = [
     {"pitch_angle_deg": 20.0, "pitch_angle_err_deg": 2.0, "chirality": -1, "length_px": 40.0},
     {"pitch_angle_deg": 15.0, "pitch_angle_err_deg": 0.5, "chirality": 1, "length_px": 120.0},
 ]
+# The same arms after a fit moved them (corrected mode): other pitch angles, posterior errors.
+TUNED_ARMS = [
+    dict(arm, pitch_angle_deg=arm["pitch_angle_deg"] + 1.0, pitch_angle_err_deg=0.25 * (i + 1))
+    for i, arm in enumerate(ARMS)
+]
 
 
 def catalogue(engine: Engine) -> dict[int, dict]:
@@ -39,11 +44,11 @@ def test_one_row_per_subject_before_any_model(engine: Engine, subjects: list[int
         assert row[name] is None, name
 
 
-def test_tuned_aggregate_model_and_its_aggregate_arms(engine: Engine, subjects: list[int]) -> None:
+def test_tuned_aggregate_model_and_its_tuned_arms(engine: Engine, subjects: list[int]) -> None:
     sid, other = subjects[0], subjects[1]
     aggregate = add_model(engine, sid, "aggregate", components={"disk": 100.0}, arms=ARMS)
     # An older tuned model, then the newest one: the view must pick the newest.
-    add_model(engine, sid, "tuned", source_model_id=aggregate, components={"disk": 1.0})
+    add_model(engine, sid, "tuned", source_model_id=aggregate, components={"disk": 1.0}, arms=ARMS)
     fit = {"chi2_nu": 1.25, "bulge_fraction": 0.2, "bar_fraction": 0.1, "spiral_fraction": 0.05,
            "flux": 120.0, "magnitude": 17.3, "converged": True}  # fmt: skip
     tuned = add_model(
@@ -53,6 +58,7 @@ def test_tuned_aggregate_model_and_its_aggregate_arms(engine: Engine, subjects: 
         source_model_id=aggregate,
         components={"disk": 10.0, "bulge": 20.0},
         fit=fit,
+        arms=TUNED_ARMS,
     )
     # A tuned best-individual model must not leak into the aggregate family.
     best = add_model(engine, sid, "best_individual", components={"disk": 50.0})
@@ -86,20 +92,21 @@ def test_tuned_aggregate_model_and_its_aggregate_arms(engine: Engine, subjects: 
     assert (row["has_bulge"], row["has_bar"]) == (1, 0)
     assert (row["bi_has_bulge"], row["bi_has_bar"], row["bi_fit_converged"]) == (0, 1, 0)
 
-    length = np.array([a["length_px"] for a in ARMS])
-    pitch = np.array([a["pitch_angle_deg"] for a in ARMS])
-    sigma = np.array([a["pitch_angle_err_deg"] for a in ARMS])
+    # Arms are the tuned model's (its fit moved them), not the aggregate's.
+    length = np.array([a["length_px"] for a in TUNED_ARMS])
+    pitch = np.array([a["pitch_angle_deg"] for a in TUNED_ARMS])
+    sigma = np.array([a["pitch_angle_err_deg"] for a in TUNED_ARMS])
     assert row["n_arms"] == 3
     assert row["pitch_angle_deg"] == pytest.approx(np.sum(length * pitch) / length.sum(), 1e-12)
     assert row["pitch_angle_err_deg"] == pytest.approx(
         np.sqrt(np.sum(length**2 * sigma**2)) / length.sum(), 1e-12
     )
-    for i, arm in enumerate(ARMS):
+    for i, arm in enumerate(TUNED_ARMS):
         assert row[f"pitch_angle_{i}_deg"] == arm["pitch_angle_deg"]
         assert row[f"pitch_angle_{i}_err_deg"] == arm["pitch_angle_err_deg"]
         assert row[f"chirality_{i}"] == arm["chirality"]
     assert row["pitch_angle_3_deg"] is None and row["chirality_3"] is None
-    assert row["bi_n_arms"] == 0  # the best-individual model exists but has no arms
+    assert row["bi_n_arms"] == 0  # the tuned best-individual model exists but has no arms
 
     # Everyone else still has exactly one row, with nothing modelled.
     rows = catalogue(engine)
