@@ -25,6 +25,7 @@ __all__ = [
     "deproject",
     "ellipse_vertices",
     "nearest_on_polyline",
+    "polyline_length",
     "reproject",
     "rotation_matrix",
     "shape_area",
@@ -192,6 +193,15 @@ def shape_area(params: np.ndarray | tuple[float, ...], kind: str) -> np.ndarray:
     if kind == "box":
         return 4.0 * re * re * q
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
+
+
+def polyline_length(vertices: np.ndarray) -> float:
+    """Length of a poly-line (sum of its segments), in the units of its (N, 2) vertices; 0 for
+    fewer than two vertices. An arm's length weights its pitch angle (spec §6.8)."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if len(vertices) < 2:
+        return 0.0
+    return float(np.sum(np.hypot(*np.diff(vertices, axis=0).T)))
 
 
 def nearest_on_polyline(

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from sklearn.linear_model import BayesianRidge
 
-from gzbcat.geometry import deproject, reproject
+from gzbcat.geometry import deproject, polyline_length, reproject
 from gzbcat.model import LogSpiralFit, Method, SersicComponent
 
 from ._unwrap import unwrap_grouped_padded
@@ -299,7 +299,7 @@ def fit_arm(
     t_predict, r_predict = t_predict[beyond_bar], r_predict[beyond_bar]
     face_on_curve = np.column_stack((r_predict * np.cos(t_predict), r_predict * np.sin(t_predict)))
     polyline = reproject(face_on_curve, centre, disk.roll, disk.q, fit_scale)
-    length_px = float(np.sum(np.hypot(*np.diff(polyline, axis=0).T))) if len(polyline) > 1 else 0.0
+    length_px = polyline_length(polyline)
 
     sigma_c1 = math.sqrt(max(float(ridge.sigma_[1, 1]), 0.0))
     fit_err_deg = math.degrees(sigma_c1 / (1.0 + c1 * c1))

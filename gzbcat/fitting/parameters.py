@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from gzbcat.geometry import polyline_length
 from gzbcat.model import (
     ARM_BOUNDS,
     COMPONENT_BOUNDS,
@@ -713,6 +714,7 @@ class ParameterSpace:
                     chirality=(1 if phi > 0 else -1) if phi != 0 else fit.chirality,
                     t_min=v[f"arm{k}.t_min"] + sign * dpsi,
                     t_max=v[f"arm{k}.t_max"] + sign * dpsi,
+                    length_px=polyline_length(points),  # the fit may have moved the arm
                 )
             arms.append(
                 SpiralArm(

@@ -20,6 +20,7 @@ from scipy import optimize
 from gzbcat.fitting import FitObjective, ParameterSpace, prior_widths
 from gzbcat.fitting.objective import ARM_PRIOR_WIDTHS
 from gzbcat.fitting.parameters import RenderCache
+from gzbcat.geometry import polyline_length
 from gzbcat.model import GalaxyModel, LogSpiralFit, SersicComponent, SpiralArm
 from gzbcat.rendering.psf import convolve_psf
 from gzbcat.rendering.render import render_model
@@ -282,3 +283,16 @@ def _nudges(x0: np.ndarray) -> list[np.ndarray]:
         step[j] = 1e-4 * max(abs(float(x0[j])), 1.0)
         out.append(step)
     return out
+
+
+def test_a_restored_arm_measures_its_own_length() -> None:
+    """A fit that moves an arm's geometry must not keep the starting arm's length, which
+    weights its pitch angle in the catalogue (spec §6.8)."""
+    space = ParameterSpace.from_model(_model(), SHAPE)
+    x = space.x0.copy()
+    x[space.names.index("arm0.t_max")] += 0.5  # half a radian longer
+    start, moved = space.to_model(space.x0).arms[0], space.to_model(x).arms[0]
+    assert start.fit is not None and moved.fit is not None
+    for arm in (start, moved):
+        assert arm.fit.length_px == pytest.approx(polyline_length(arm.points), rel=1e-12)
+    assert moved.fit.length_px > start.fit.length_px + 1.0
