@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from gzbcat.db.engine import make_engine, upgrade
 from gzbcat.settings import shared_data_dir
+from gzbcat.stages.ingest import ingest_classifications, ingest_fitting_metadata, ingest_subjects
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -87,3 +88,10 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def ingest_sample(engine: Engine, sample: Path, classifications: Path | None = None) -> None:
+    """Ingest a ``gzbcat simulate`` folder (subjects, fitting metadata, classifications)."""
+    ingest_subjects(engine, sample / "subjects.csv", sample)
+    ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
+    ingest_classifications(engine, classifications or sample / "classifications.csv")

@@ -32,11 +32,10 @@ from gzbcat.model import GalaxyModel
 from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate, best_individual
-from gzbcat.stages.ingest import ingest_classifications, ingest_fitting_metadata, ingest_subjects
 from gzbcat.stages.registry import tune_params
 from gzbcat.stages.runner import run_stage
 from gzbcat.stages.tune import TUNE_STAGES
-from tests.conftest import BACKENDS, fresh_database_url
+from tests.conftest import BACKENDS, fresh_database_url, ingest_sample
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,7 @@ def built(
         engine = make_engine(url)
         try:
             upgrade(engine)
-            ingest_subjects(engine, sample / "subjects.csv", sample)
-            ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
-            ingest_classifications(engine, sample / "classifications.csv")
+            ingest_sample(engine, sample)
             for stage, params in (
                 (aggregate.STAGE, aggregate.AggregateParams()),
                 (best_individual.STAGE, best_individual.BestIndividualParams()),

@@ -24,12 +24,7 @@ from sqlalchemy import Engine, text
 
 from gzbcat.db.engine import make_engine, upgrade
 from gzbcat.simulate import simulate
-from gzbcat.stages.ingest import (
-    ingest_classifications,
-    ingest_fitting_metadata,
-    ingest_subjects,
-)
-from tests.conftest import fresh_database_url
+from tests.conftest import fresh_database_url, ingest_sample
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PIPELINE = REPOSITORY / "scripts" / "slurm" / "pipeline.sh"
@@ -84,9 +79,7 @@ def database(sample: Path, tmp_path: Path) -> Iterator[str]:
         engine = make_engine(url)
         try:
             upgrade(engine)
-            ingest_subjects(engine, sample / "subjects.csv", sample)
-            ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
-            ingest_classifications(engine, sample / "classifications.csv")
+            ingest_sample(engine, sample)
         finally:
             engine.dispose()
         yield url

@@ -25,12 +25,9 @@ from gzbcat.model import GalaxyModel, SubjectImage
 from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate, best_individual
-from gzbcat.stages.ingest import (
-    ingest_classifications,
-    ingest_fitting_metadata,
-    ingest_subjects,
-)
+from gzbcat.stages.ingest import ingest_classifications
 from gzbcat.stages.runner import run_stage
+from tests.conftest import ingest_sample
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +35,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sample")
     simulate(folder, galaxies=3, volunteers=15, seed=7, real_subjects=False, junk_fraction=0)
     return folder
-
-
-def _ingest(engine: Engine, sample: Path, classifications: Path | None = None) -> None:
-    ingest_subjects(engine, sample / "subjects.csv", sample)
-    ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
-    ingest_classifications(engine, classifications or sample / "classifications.csv")
 
 
 def _models(engine: Engine, kind: str) -> dict[int, tuple[int, GalaxyModel]]:
@@ -56,7 +47,7 @@ def _models(engine: Engine, kind: str) -> dict[int, tuple[int, GalaxyModel]]:
 
 
 def test_aggregate_recovers_the_disk_and_records_members(engine: Engine, sample: Path) -> None:
-    _ingest(engine, sample)
+    ingest_sample(engine, sample)
     summary = run_stage(engine, aggregate.STAGE, aggregate.AggregateParams())
     assert (summary.done, summary.failed) == (3, 0)
     truth = json.loads((sample / "truth.json").read_text())["subjects"]
@@ -95,7 +86,7 @@ def test_new_classifications_make_only_their_subject_due(
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
         writer.writerows(early)
-    _ingest(engine, sample, first)
+    ingest_sample(engine, sample, first)
     assert run_stage(engine, aggregate.STAGE, aggregate.AggregateParams()).done == 3
     ingest_classifications(engine, sample / "classifications.csv")  # brings the late rows
     summary = run_stage(engine, aggregate.STAGE, aggregate.AggregateParams())
@@ -125,7 +116,7 @@ def _chi2(candidate: GalaxyModel, image: SubjectImage) -> float:
 
 
 def test_best_individual_is_the_lowest_chi_squared_drawing(engine: Engine, sample: Path):
-    _ingest(engine, sample)
+    ingest_sample(engine, sample)
     summary = run_stage(engine, best_individual.STAGE, best_individual.BestIndividualParams())
     assert (summary.done, summary.failed) == (3, 0)
     chosen = _models(engine, "best_individual")
@@ -155,7 +146,7 @@ def test_aggregate_stores_scatter_error_and_bootstrap_counts(engine: Engine, sam
     """The members' spread is stored as _scatter, the aggregate's own error as _err (spread /
     sqrt(members) by default); --bootstrap N replaces the errors by the resampled spread and
     stores in how many of the N resamples each part was found."""
-    _ingest(engine, sample)
+    ingest_sample(engine, sample)
     run_stage(engine, aggregate.STAGE, aggregate.AggregateParams())
     cheap = _models(engine, "aggregate")
     with session_scope(engine) as session:

@@ -21,14 +21,10 @@ from gzbcat.model import GalaxyModel, SersicComponent
 from gzbcat.rendering import render_model
 from gzbcat.simulate import simulate
 from gzbcat.stages import aggregate, best_individual
-from gzbcat.stages.ingest import (
-    ingest_classifications,
-    ingest_fitting_metadata,
-    ingest_subjects,
-)
 from gzbcat.stages.registry import tune_params
 from gzbcat.stages.runner import run_stage
 from gzbcat.stages.tune import TUNE_STAGES
+from tests.conftest import ingest_sample
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +36,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ingested(engine: Engine, sample: Path) -> Engine:
-    ingest_subjects(engine, sample / "subjects.csv", sample)
-    ingest_fitting_metadata(engine, [sample / "fitting-metadata"])
-    ingest_classifications(engine, sample / "classifications.csv")
+    ingest_sample(engine, sample)
     run_stage(engine, aggregate.STAGE, aggregate.AggregateParams())
     run_stage(engine, best_individual.STAGE, best_individual.BestIndividualParams())
     return engine
