@@ -168,6 +168,11 @@ class Classification(Base):
     parse_error: Mapped[str | None] = mapped_column(Text)
     parse_method: Mapped[str | None] = mapped_column(String(16))
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source_file: Mapped[str | None] = mapped_column(Text, doc="export the row was read from")
+    source_row: Mapped[int | None] = mapped_column(Integer, doc="1-based data row in it")
+    content_sha256: Mapped[str | None] = mapped_column(
+        String(64), doc="SHA-256 of subject, user, workflow version, time and annotations"
+    )
 
 
 class Model(Base):

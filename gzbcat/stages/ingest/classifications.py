@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from gzbcat.zooniverse.exports import (
     version_key,
 )
 
-__all__ = ["PARALLEL_PARSE_MIN_BYTES", "ingest_classifications"]
+__all__ = ["PARALLEL_PARSE_MIN_BYTES", "content_sha256", "ingest_classifications"]
 
 PARALLEL_PARSE_MIN_BYTES = 20_000_000
 """Exports at least this large are parsed in child processes while this one writes."""
@@ -113,7 +114,7 @@ def _ingest_classification_batch(
         elif row.classification_id not in rows:  # a repeated id: the first row counts
             assert parsed is not None
             rows[row.classification_id] = (row, parsed)
-        elif _content(row) != _content(rows[row.classification_id][0]):
+        elif content_sha256(row) != content_sha256(rows[row.classification_id][0]):
             first = rows[row.classification_id][0]
             _record_changed_content(
                 session, summary, export, row, f"row {first.row_number} of the same file"
@@ -126,17 +127,25 @@ def _ingest_classification_batch(
             table.classification_id,
             table.parse_method,
             table.ingested_at,
-            *(getattr(table, column) for column in _CONTENT_COLUMNS),
+            table.source_file,
+            table.source_row,
+            table.content_sha256,
         ).where(table.classification_id.in_(list(rows)))
     ).all()
+    stored_hashes = {r.classification_id: r.content_sha256 for r in stored}
+    legacy = [cid for cid, digest in stored_hashes.items() if digest is None]
+    if legacy:  # stored before hashes were kept: hash what is there
+        for r in session.execute(
+            select(table.classification_id, *(getattr(table, c) for c in _CONTENT_COLUMNS)).where(
+                table.classification_id.in_(legacy)
+            )
+        ):
+            stored_hashes[r.classification_id] = content_sha256(r)
     existing: dict[int, str | None] = {}
     for r in stored:
         row = rows[r.classification_id][0]
-        if _content(r) != _content(row):
-            moment = _aware(r.ingested_at)
-            _record_changed_content(
-                session, summary, export, row, f"the copy stored at {moment:%Y-%m-%d %H:%M:%S} UTC"
-            )
+        if stored_hashes[r.classification_id] != content_sha256(row):
+            _record_changed_content(session, summary, export, row, _stored_copy(r))
             del rows[r.classification_id]
         else:
             existing[r.classification_id] = r.parse_method
@@ -179,6 +188,9 @@ def _ingest_classification_batch(
                 "parse_error": p.error,
                 "parse_method": method,
                 "ingested_at": now,
+                "source_file": str(export),
+                "source_row": r.row_number,
+                "content_sha256": content_sha256(r),
             }
             for r, p in new
         ],
@@ -201,14 +213,32 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _content(row: Any) -> tuple[Any, ...]:
-    return (
+def content_sha256(row: Any) -> str:
+    """SHA-256 (hex) of what a classification says: its :data:`_CONTENT_COLUMNS`, the time in UTC.
+
+    ``row`` is an export row or a stored one (anything with those attributes).
+    """
+    created = _aware(row.created_at)
+    fields = [
         row.subject_id,
         row.user_id,
         row.workflow_version,
-        _aware(row.created_at),
+        None if created is None else created.astimezone(UTC).isoformat(),
         row.annotations,
-    )
+    ]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def _stored_copy(stored: Any) -> str:
+    """Where the stored copy of a classification came from, in words."""
+    moment = _aware(stored.ingested_at)
+    where = "the stored copy"
+    if stored.source_file is not None:
+        where += f" (from {stored.source_file} row {stored.source_row}"
+        where += f", ingested {moment:%Y-%m-%d %H:%M:%S} UTC)"
+    else:
+        where += f" (ingested {moment:%Y-%m-%d %H:%M:%S} UTC, source not recorded)"
+    return where
 
 
 def _record_changed_content(
