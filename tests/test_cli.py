@@ -187,9 +187,11 @@ def test_a_read_only_command_never_creates_a_database_file(tmp_path: Path) -> No
     ("url", "reason"),
     [
         ("foo://", "Can't load plugin"),
+        ("foo://", "gzbcat takes sqlite:///"),
         ("mysql://someone@nowhere/db", "driver is not installed"),
-        ("sqlite:////proc/nope/x.sqlite", "cannot open the database"),
-        ("postgresql://postgres@127.0.0.1:1/test", "cannot open the database"),
+        ("sqlite:////proc/nope/x.sqlite", "check that the folder /proc/nope exists"),
+        ("sqlite:////sys/x.sqlite", "check that the folder /sys exists and is writable"),
+        ("postgresql://postgres@127.0.0.1:1/test", "is the server running and listening at"),
     ],
 )
 def test_a_database_that_cannot_be_opened_is_a_usage_error(url: str, reason: str) -> None:
@@ -207,13 +209,14 @@ def test_a_postgresql_database_that_does_not_exist_is_named() -> None:
     result = runner.invoke(app, ["--db", url.render_as_string(hide_password=False), "status"])
     assert result.exit_code == 2
     assert 'database "gzbcat_no_such_database" does not exist' in result.output
+    assert "createdb gzbcat_no_such_database" in result.output
 
 
 @pytest.mark.parametrize(("failed", "code"), [(0, 0), (2, 1)])
 def test_stage_commands_exit_1_when_units_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: int, code: int
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: int, code: int
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = db_url
     runner.invoke(app, ["--db", url, "init"])
 
     def fake_run_stage(engine: Any, stage: Any, params: Any, **options: Any) -> RunSummary:
@@ -230,8 +233,10 @@ def test_stage_commands_exit_1_when_units_failed(
     )
 
 
-def test_an_ingest_with_failed_rows_exits_1(tmp_path: Path, galaxy_builder_dir: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_an_ingest_with_failed_rows_exits_1(
+    db_url: str, tmp_path: Path, galaxy_builder_dir: Path
+) -> None:
+    url = db_url
     runner.invoke(app, ["--db", url, "init"])
     export = _subset_export(galaxy_builder_dir, tmp_path, 2)
     empty = tmp_path / "no-files"
@@ -244,9 +249,9 @@ def test_an_ingest_with_failed_rows_exits_1(tmp_path: Path, galaxy_builder_dir: 
 
 
 def test_a_missing_files_folder_is_refused_up_front(
-    tmp_path: Path, galaxy_builder_dir: Path
+    db_url: str, tmp_path: Path, galaxy_builder_dir: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = db_url
     runner.invoke(app, ["--db", url, "init"])
     export = _subset_export(galaxy_builder_dir, tmp_path, 2)
     missing = tmp_path / "nowhere"

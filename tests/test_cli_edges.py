@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from gzbcat.cli import app
@@ -85,11 +85,11 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
 
 
 def test_an_interrupted_command_exits_130(
-    tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gzbcat.stages.ingest as ingest_module
 
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = db_url
     _init(url)
 
     def interrupted(*_args: Any, **_kwargs: Any) -> Any:
@@ -102,10 +102,34 @@ def test_an_interrupted_command_exits_130(
     assert "interrupted" in result.output
 
 
-def test_a_workflow_version_that_is_not_one_is_a_usage_error(
-    tmp_path: Path, galaxy_builder_dir: Path
+@pytest.mark.parametrize("handed_back", [True, False])
+def test_an_interrupted_stage_exits_130_and_says_where_its_units_are(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, handed_back: bool
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    from gzbcat.stages import runner as runner_module
+
+    _init(db_url)
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        stop = KeyboardInterrupt()
+        if not handed_back:
+            stop.add_note(f"{runner_module.NOT_HANDED_BACK}: database is locked")
+        raise stop
+
+    monkeypatch.setattr(runner_module, "run_stage", interrupted)
+    result = runner.invoke(app, ["--db", db_url, "aggregate"])
+    assert result.exit_code == 130
+    if handed_back:
+        assert "aggregate: interrupted; in-flight units were handed back" in result.output
+    else:
+        assert "could not be handed back: database is locked" in result.output
+        assert "when their leases expire" in result.output
+
+
+def test_a_workflow_version_that_is_not_one_is_a_usage_error(
+    db_url: str, tmp_path: Path, galaxy_builder_dir: Path
+) -> None:
+    url = db_url
     _init(url)
     export = galaxy_builder_dir / "classifications-sample.csv"
     result = runner.invoke(
@@ -143,7 +167,7 @@ def test_a_known_classification_id_with_other_content_is_recorded_and_the_first_
     result = runner.invoke(app, ["--db", db_url, "ingest", "classifications", str(changed)])
     assert result.exit_code == 1, result.output
     assert "changed content: 1" in result.output
-    assert "differs from the copy stored at" in result.output
+    assert f"differs from the stored copy (from {sample} row 1, ingested " in result.output
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as session:
@@ -153,10 +177,26 @@ def test_a_known_classification_id_with_other_content_is_recorded_and_the_first_
                 )
             ).all()
             errors = session.scalars(select(schema.IngestError.message)).all()
+            provenance = session.execute(
+                select(
+                    schema.Classification.source_file,
+                    schema.Classification.source_row,
+                    schema.Classification.content_sha256,
+                ).order_by(schema.Classification.classification_id)
+            ).all()
     finally:
         engine.dispose()
     assert "[]" not in stored and len(stored) == 3
-    assert any("changed.csv row 1" in message for message in errors)
+    assert any("changed.csv row 1" in message and str(sample) in message for message in errors)
+    assert {(file, row) for file, row, _ in provenance} == {(str(sample), n) for n in (1, 2, 3)}
+    assert all(len(digest) == 64 for *_, digest in provenance)
+    # the same content again is unchanged, however the stored copy was hashed
+    with engine.begin() as connection:
+        connection.execute(update(schema.Classification).values(content_sha256=None))
+    engine.dispose()
+    result = runner.invoke(app, ["--db", db_url, "ingest", "classifications", str(sample)])
+    assert result.exit_code == 0, result.output
+    assert "classifications unchanged: 3" in result.output
 
 
 def test_a_repeated_id_with_other_content_within_one_export_is_recorded(
@@ -215,7 +255,7 @@ def test_a_stage_with_nothing_due_says_why(
     assert result.exit_code == 0, result.output
     assert "(0 were due)" in result.output
     assert "nothing was due: 4 subjects have no parsed volunteer drawing yet" in result.output
-    assert "3 classifications wait for images of 1 subjects" in result.output
+    assert "3 classifications wait for images of 1 subject " in result.output
     result = runner.invoke(app, ["--db", db_url, "tune", "--source", "aggregate"])
     assert "no aggregate model yet (gzbcat aggregate makes them)" in result.output
 
@@ -238,9 +278,9 @@ def test_unknown_subject_ids_are_named(
 
 
 def test_subjects_file_and_max_volunteers_reach_the_stage(
-    tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = db_url
     _init(url)
     known = _with_subjects(url, galaxy_builder_dir, tmp_path, 3)
     listing = tmp_path / "subject_id_list.csv"

@@ -36,7 +36,8 @@ __all__ = [
 EXIT_CODES = (
     "Exit codes: 0 everything asked for was done; 1 done, but some rows, files or units failed "
     "(the summary says how many; `gzbcat status` and the ingest_errors table say which); "
-    "2 bad usage or input; 130 interrupted."
+    "2 bad usage or unusable input (nothing written); 130 interrupted (work in flight handed "
+    "back)."
 )
 
 METHOD_HELP = (
@@ -94,13 +95,16 @@ def debugging(ctx: Any) -> bool:
 
 
 class Command(TyperCommand):
-    """A gzbcat command: takes ``--db`` after its name too, shows flags as flags, exits 130
-    when interrupted, and turns an unexpected error into one line (``--debug``: traceback)."""
+    """A gzbcat command: takes ``--db`` after its name too, shows flags as flags and the exit
+    codes under its help, exits 130 when interrupted, and turns an unexpected error into one
+    line (``--debug``: traceback)."""
 
     uses_database = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.epilog is None:
+            self.epilog = EXIT_CODES
         if self.uses_database and not any("--db" in param.opts for param in self.params):
             self.params.append(_db_after_command())
 

@@ -184,7 +184,12 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
     """Run one stage and print its line; return how many units failed."""
     from gzbcat.stages.explain import explain_queue
     from gzbcat.stages.registry import STAGES
-    from gzbcat.stages.runner import DatabaseUnavailableError, run_stage
+    from gzbcat.stages.runner import (
+        DEFAULT_LEASE_SECONDS,
+        NOT_HANDED_BACK,
+        DatabaseUnavailableError,
+        run_stage,
+    )
 
     if queue.workers < 1:
         raise fail("--workers must be at least 1")
@@ -205,8 +210,16 @@ def _run_stage_command(ctx: typer.Context, name: str, params: Any, queue: _Queue
                 progress=advance,
                 on_due=advance.set_total,
             )
-    except KeyboardInterrupt:
-        typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
+    except KeyboardInterrupt as interrupt:
+        held = [n for n in getattr(interrupt, "__notes__", ()) if n.startswith(NOT_HANDED_BACK)]
+        if held:
+            typer.secho(
+                f"{name}: interrupted; {held[0]}: they go back to the queue when their leases "
+                f"expire (within {DEFAULT_LEASE_SECONDS:.0f} s), then run the command again",
+                err=True,
+            )
+        else:
+            typer.secho(f"{name}: interrupted; in-flight units were handed back", err=True)
         raise typer.Exit(130) from None
     except DatabaseUnavailableError as error:
         raise fail(f"{name}: {error}; run the command again to finish", code=1) from None

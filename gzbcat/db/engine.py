@@ -121,17 +121,40 @@ def open_database(url: str, *, check: bool = True, wait_seconds: float | None = 
 
 
 def _open_failure(shown: str, error: Exception) -> str:
-    """The one line :func:`open_database` says about ``error`` (``shown``: the URL, no password)."""
+    """The one line :func:`open_database` says about ``error`` (``shown``: the URL, no password),
+    with what to do about it where that is clear."""
     from sqlalchemy.exc import ArgumentError
 
     if isinstance(error, SchemaError):
         return str(error)
     if isinstance(error, ArgumentError):
-        return f"{shown}: {error}"
+        return f"{shown}: {error} ({_URL_FORMS})"
     if isinstance(error, ImportError):
-        return f"{shown}: its database driver is not installed ({error})"
+        return f"{shown}: its database driver is not installed ({error}; {_URL_FORMS})"
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-    return f"cannot open the database {shown}: {reason}"
+    return f"cannot open the database {shown}: {reason}{_open_hint(shown, reason)}"
+
+
+_URL_FORMS = (
+    "gzbcat takes sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or "
+    "postgresql+psycopg://user@host:port/database"
+)
+
+
+def _open_hint(shown: str, reason: str) -> str:
+    """What to do about a database that would not open, from the driver's reason."""
+    parsed = make_url(shown)
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").expanduser().parent
+        return f" (check that the folder {folder} exists and is writable)"
+    if "does not exist" in reason and "database" in reason:
+        return f" (create it first: createdb {parsed.database}, or name another database)"
+    if "role" in reason and "does not exist" in reason:
+        return " (name a user the server knows in the URL)"
+    if any(word in reason.lower() for word in ("refused", "timeout", "timed out", "resolve")):
+        host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        return f" (is the server running and listening at {host}?)"
+    return ""
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -48,16 +48,24 @@ class QueueExplanation:
             reasons.append(f"{self.running} being computed by other workers")
         if self.without_inputs:
             reasons.append(
-                f"{self.without_inputs} subjects have {_NEEDS.get(self.stage, 'no inputs yet')}"
+                f"{_count(self.without_inputs, 'subject')} "
+                f"{'has' if self.without_inputs == 1 else 'have'} "
+                f"{_NEEDS.get(self.stage, 'no inputs yet')}"
             )
         if self.waiting_classifications:
             reasons.append(
-                f"{self.waiting_classifications} classifications wait for images of "
-                f"{self.waiting_subjects} subjects (gzbcat ingest subjects or fitting-metadata)"
+                f"{_count(self.waiting_classifications, 'classification')} "
+                f"{'waits' if self.waiting_classifications == 1 else 'wait'} for images of "
+                f"{_count(self.waiting_subjects, 'subject')} "
+                "(gzbcat ingest subjects or fitting-metadata)"
             )
         if self.unknown:
             reasons.append(f"unknown subject ids: {_ids(self.unknown)}")
         return reasons
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ids(ids: Sequence[int], shown: int = 10) -> str:

@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_RECONNECT_SECONDS",
+    "NOT_HANDED_BACK",
     "DatabaseUnavailableError",
     "RunSummary",
     "Stage",
@@ -221,6 +222,11 @@ def _is_transient(error: BaseException) -> bool:
 def _reason(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+NOT_HANDED_BACK = "in-flight units could not be handed back"
+"""The note an interrupted run's exception carries when its units stay held until their
+leases expire (the database would not take the hand-back)."""
 
 
 def _retrying(what: str, budget_seconds: float, action: Callable[[], T]) -> T:
@@ -832,7 +838,7 @@ class _StageRun:
                 self.run_in_pool(pool)
             else:
                 self.run_here()
-        except BaseException:
+        except BaseException as stopped:
             if pool is not None:
                 _stop_pool(pool)
             # Ctrl-C or a failure of the runner itself: held units go back to the queue.
@@ -840,6 +846,7 @@ class _StageRun:
                 _retrying("handing units back", min(self.reconnect_seconds, 5.0), self._release)
             except Exception as error:
                 log.warning("could not hand units back (%s): their leases expire", error)
+                stopped.add_note(f"{NOT_HANDED_BACK}: {_reason(error)}")
             raise
         finally:
             self.keeper.stop()

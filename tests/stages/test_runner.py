@@ -147,6 +147,25 @@ def test_ctrl_c_hands_in_flight_units_back(engine: Engine, tmp_path: Path) -> No
     assert outputs_per_subject(engine) == Counter(ids)
 
 
+def test_an_interrupt_whose_units_cannot_be_handed_back_says_so(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzbcat.stages.runner as runner_module
+
+    add_subjects(engine, 3)
+
+    def interrupt(_n: int) -> None:
+        raise KeyboardInterrupt
+
+    def refused(*_args: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(runner_module, "_release", refused)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_stage(engine, STAGE, DummyParams(marker=str(tmp_path / "m")), progress=interrupt)
+    assert stopped.value.__notes__ == [f"{runner_module.NOT_HANDED_BACK}: database is locked"]
+
+
 def test_expired_leases_are_claimed_again(engine: Engine, tmp_path: Path) -> None:
     ids = add_subjects(engine, 3)
     marker = tmp_path / "marker"
