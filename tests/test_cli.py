@@ -244,6 +244,8 @@ def test_an_ingest_with_failed_rows_exits_1(
     result = _ingest_subjects(url, export, empty)
     assert result.exit_code == 1, result.output
     assert "problems: 2" in result.output
+    unreadable = [line for line in result.output.splitlines() if "cannot read" in line]
+    assert len(unreadable) == 2, result.output  # each problem is printed once
     result = _ingest_subjects(url, export, galaxy_builder_dir)
     assert result.exit_code == 0, result.output
 
