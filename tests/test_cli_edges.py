@@ -84,6 +84,20 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
     assert isinstance(result.exception, RuntimeError)
 
 
+def test_debug_shows_the_traceback_behind_a_user_error_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'missing.sqlite'}"
+    plain = runner.invoke(app, ["--db", missing, "status"])
+    assert plain.exit_code == 2 and "Traceback" not in plain.output
+    debug = runner.invoke(app, ["--debug", "--db", missing, "status"])
+    assert debug.exit_code == 2
+    assert "Traceback" in debug.output and "DatabaseOpenError: no database at" in debug.output
+    assert "error: no database at" in debug.output
+    monkeypatch.setenv("GZBCAT_DEBUG", "1")
+    assert "Traceback" in runner.invoke(app, ["--db", missing, "status"]).output
+
+
 def test_an_interrupted_command_exits_130(
     db_url: str, tmp_path: Path, galaxy_builder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

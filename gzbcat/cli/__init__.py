@@ -82,7 +82,7 @@ def main(
         bool,
         typer.Option(
             "--debug",
-            help="Show the full traceback of an unexpected error (also GZBCAT_DEBUG=1).",
+            help="Show the traceback behind an error, not only its line (also GZBCAT_DEBUG=1).",
         ),
     ] = False,
 ) -> None:

@@ -7,9 +7,11 @@ command line receives the enum, never a string to re-check.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import time
+import traceback
 from typing import Annotated, Any
 
 import typer
@@ -87,6 +89,10 @@ def _flags_as_flags(params: list[Any]) -> list[Any]:
     return params
 
 
+_DEBUGGING: contextvars.ContextVar[bool] = contextvars.ContextVar("gzbcat_debugging", default=False)
+"""Whether the running command was asked for tracebacks (set as it starts, read by :func:`fail`)."""
+
+
 def debugging(ctx: Any) -> bool:
     """``--debug`` or ``GZBCAT_DEBUG=1``: show the traceback of an unexpected error."""
     if getattr(ctx.find_root().obj, "debug", False):
@@ -109,6 +115,7 @@ class Command(TyperCommand):
             self.params.append(_db_after_command())
 
     def invoke(self, ctx: Any) -> Any:
+        _DEBUGGING.set(debugging(ctx))
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -150,7 +157,10 @@ def exit_for_failures(n_failed: int) -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the exit to raise."""
+    """Print ``error: message`` on stderr and return the exit to raise; with ``--debug`` (or
+    ``GZBCAT_DEBUG=1``) the traceback of the error being handled comes first."""
+    if _DEBUGGING.get() and sys.exc_info()[1] is not None:
+        traceback.print_exc()
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
