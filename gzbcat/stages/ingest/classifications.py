@@ -95,6 +95,7 @@ def _ingest_classification_batch(
 ) -> None:
     summary.rows_read += len(batch)
     rows: dict[int, tuple[ClassificationRow, ParsedClassification]] = {}
+    digests: dict[int, str] = {}  # content_sha256 of each kept row
     for row, parsed in zip(batch, parsed_rows, strict=True):
         if isinstance(row, PassedOver):
             if row.reason == "workflow":
@@ -114,7 +115,8 @@ def _ingest_classification_batch(
         elif row.classification_id not in rows:  # a repeated id: the first row counts
             assert parsed is not None
             rows[row.classification_id] = (row, parsed)
-        elif content_sha256(row) != content_sha256(rows[row.classification_id][0]):
+            digests[row.classification_id] = content_sha256(row)
+        elif content_sha256(row) != digests[row.classification_id]:
             first = rows[row.classification_id][0]
             _record_changed_content(
                 session, summary, export, row, f"row {first.row_number} of the same file"
@@ -144,7 +146,7 @@ def _ingest_classification_batch(
     existing: dict[int, str | None] = {}
     for r in stored:
         row = rows[r.classification_id][0]
-        if stored_hashes[r.classification_id] != content_sha256(row):
+        if stored_hashes[r.classification_id] != digests[r.classification_id]:
             _record_changed_content(session, summary, export, row, _stored_copy(r))
             del rows[r.classification_id]
         else:
@@ -190,7 +192,7 @@ def _ingest_classification_batch(
                 "ingested_at": now,
                 "source_file": str(export),
                 "source_row": r.row_number,
-                "content_sha256": content_sha256(r),
+                "content_sha256": digests[r.classification_id],
             }
             for r, p in new
         ],
